@@ -1,0 +1,52 @@
+// swift-tools-version: 6.1
+// RingDesk: a wire-compatible, io_uring-based replacement for RustDesk's hbbs/hbbr. Linux only.
+import PackageDescription
+
+let package = Package(
+    name: "RingDesk",
+    products: [
+        .executable(name: "rustdesk-utils", targets: ["rustdesk-utils"]),
+        .library(name: "RustDeskProtocol", targets: ["RustDeskProtocol"]),
+        .library(name: "URing", targets: ["URing"]),
+    ],
+    dependencies: [
+        // SHA-1 for Sec-WebSocket-Accept and SHA-256 in tests (BoringSSL-backed on Linux).
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // C shims: only what Swift cannot import directly (see each header).
+        .target(
+            name: "CURing",
+            path: "CShims/CURing",
+            linkerSettings: [.linkedLibrary("uring")]
+        ),
+        .target(
+            name: "CSodium",
+            path: "CShims/CSodium",
+            linkerSettings: [.linkedLibrary("sodium")]
+        ),
+
+        // Pure protocol: protobuf codec, framing, AddrMangle, WebSocket, keys. No sockets.
+        .target(
+            name: "RustDeskProtocol",
+            dependencies: [
+                "CSodium",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Mechanism: errno, syscalls, io_uring probe (and, with issue 4, the ring itself).
+        .target(name: "URing", dependencies: ["CURing"]),
+
+        // rustdesk-utils: genkeypair / validatekeypair / doctor (§11.4). Logic lives in the library.
+        .target(name: "RustDeskUtils", dependencies: ["RustDeskProtocol", "URing"]),
+        .executableTarget(name: "rustdesk-utils", dependencies: ["RustDeskUtils"]),
+
+        .testTarget(
+            name: "RustDeskProtocolTests",
+            dependencies: ["RustDeskProtocol", .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "URingTests", dependencies: ["URing"]),
+        .testTarget(name: "RustDeskUtilsTests", dependencies: ["RustDeskUtils", "RustDeskProtocol"]),
+    ]
+)
