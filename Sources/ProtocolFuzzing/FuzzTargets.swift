@@ -1,0 +1,58 @@
+import RustDeskProtocol
+
+/// The bodies of RingDesk's libFuzzer targets, one per decoder (Fuzz/README.md).
+///
+/// They live in a library so that the same code runs under libFuzzer (the `Fuzz/` package wraps
+/// each in `LLVMFuzzerTestOneInput`) and in the ordinary test suite, which replays the committed
+/// seed corpus (`Fuzz/Corpus/<target>/`). Each target checks a property beyond "does not crash";
+/// a violated property traps, which libFuzzer reports as a crash with the input saved.
+public enum FuzzTarget: String, CaseIterable, Sendable {
+    case rendezvousMessage = "rendezvous_message"
+    case frameDecoder = "frame_decoder"
+    case addrMangle = "addr_mangle"
+
+    public func run(_ data: UnsafeRawBufferPointer) {
+        switch self {
+        case .rendezvousMessage: Self.rendezvousMessage(data)
+        case .frameDecoder: Self.frameDecoder(data)
+        case .addrMangle: Self.addrMangle(data)
+        }
+    }
+
+    /// Any input decodes or throws; whatever decodes re-encodes to bytes that decode to the same value.
+    static func rendezvousMessage(_ data: UnsafeRawBufferPointer) {
+        guard let message = try? RendezvousMessage(serializedBytes: data) else { return }
+        let again = message.serializedBytes()
+        precondition(again.count == message.serializedSize(), "size disagrees with encoding")
+        guard let decoded = try? RendezvousMessage(serializedBytes: again) else { preconditionFailure("re-encoding does not decode") }
+        precondition(decoded == message, "round trip changed the message")
+    }
+
+    /// Feeding all at once and feeding in two pieces (split point from the first byte) yield the
+    /// same frames, and the decoder never buffers more than one maximal frame.
+    static func frameDecoder(_ data: UnsafeRawBufferPointer) {
+        let maxLength = 4096
+        func frames(split: Int) -> ([[UInt8]], ProtocolError?) {
+            var d = FrameDecoder(maxFrameLength: maxLength)
+            var out: [[UInt8]] = []
+            do {
+                for piece in [UnsafeRawBufferPointer(rebasing: data[..<split]), UnsafeRawBufferPointer(rebasing: data[split...])] {
+                    try d.feed(piece) { out.append(Array($0)); return .continue }
+                    precondition(d.bufferedByteCount <= maxLength + 4, "decoder buffered beyond its bound")
+                }
+            } catch { return (out, error) }
+            return (out, nil)
+        }
+        let whole = frames(split: data.count)
+        let split = data.isEmpty ? 0 : Int(data[0]) % (data.count + 1)
+        let pieces = frames(split: split)
+        precondition(whole.0 == pieces.0 && whole.1 == pieces.1, "framing depends on how input is split")
+    }
+
+    /// Decoding never fails; IPv4 results re-encode to an equal address.
+    static func addrMangle(_ data: UnsafeRawBufferPointer) {
+        let addr = AddrMangle.decode(data)
+        let tm: UInt64 = data.count >= 4 ? UInt64(data.loadUnaligned(as: UInt32.self)) : 0
+        precondition(AddrMangle.decode(AddrMangle.encode(addr, timeMicros: tm)) == addr.normalized, "round trip failed")
+    }
+}
