@@ -48,10 +48,10 @@ let package = Package(
 
         .testTarget(
             name: "RustDeskProtocolTests",
-            dependencies: ["RustDeskProtocol", "ProtocolFuzzing", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["RustDeskProtocol", "ProtocolFuzzing", "CSodium", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "URingTests", dependencies: ["URing"]),
-        .testTarget(name: "RustDeskUtilsTests", dependencies: ["RustDeskUtils", "RustDeskProtocol"]),
+        .testTarget(name: "RustDeskUtilsTests", dependencies: ["RustDeskUtils", "RustDeskProtocol", "URing"]),
     ]
 )
