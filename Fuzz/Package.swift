@@ -4,7 +4,7 @@
 // `--sanitize=fuzzer`. Build and run with Fuzz/run.sh (see Fuzz/README.md).
 import PackageDescription
 
-let targets = ["RendezvousMessage", "FrameDecoder", "AddrMangle"]
+let targets = ["RendezvousMessage", "FrameDecoder", "AddrMangle", "WebSocketUpgrade", "WebSocketFrames"]
 
 let package = Package(
     name: "RingDeskFuzz",

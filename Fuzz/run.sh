@@ -6,7 +6,8 @@
 # into Fuzz/Corpus/<corpus>/ so that the test suite replays them (CorpusReplayTests).
 set -euo pipefail
 cd "$(dirname "$0")"
-declare -A corpus=([RendezvousMessage]=rendezvous_message [FrameDecoder]=frame_decoder [AddrMangle]=addr_mangle)
+declare -A corpus=([RendezvousMessage]=rendezvous_message [FrameDecoder]=frame_decoder [AddrMangle]=addr_mangle
+                 [WebSocketUpgrade]=websocket_upgrade [WebSocketFrames]=websocket_frames)
 if [ $# -lt 1 ]; then echo "targets: ${!corpus[*]}"; exit 0; fi
 target=$1; secs=${2:-60}
 [ -n "${corpus[$target]:-}" ] || { echo "unknown target $target; targets: ${!corpus[*]}" >&2; exit 2; }
