@@ -11,7 +11,8 @@ declare -A corpus=([RendezvousMessage]=rendezvous_message [FrameDecoder]=frame_d
 if [ $# -lt 1 ]; then echo "targets: ${!corpus[*]}"; exit 0; fi
 target=$1; secs=${2:-60}
 [ -n "${corpus[$target]:-}" ] || { echo "unknown target $target; targets: ${!corpus[*]}" >&2; exit 2; }
-swift build -c release --sanitize=fuzzer --sanitize=address --product "Fuzz$target"
+flags=(-c release --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize-coverage=edge,trace-cmp)
+swift build "${flags[@]}" --product "Fuzz$target"
 mkdir -p ".out/$target"
-bin=$(swift build -c release --sanitize=fuzzer --sanitize=address --show-bin-path)/Fuzz$target
+bin=$(swift build "${flags[@]}" --show-bin-path)/Fuzz$target
 exec "$bin" -max_total_time="$secs" -max_len=70000 ".out/$target" "Corpus/${corpus[$target]}"
