@@ -42,6 +42,9 @@ let package = Package(
         // Threads: pinned workers, one ring each, mailboxes; sockets and pumps on top of URing.
         .target(name: "Workers", dependencies: ["URing"]),
 
+        // hbbs logic: registry, registration and punch-hole rules, console. No sockets.
+        .target(name: "Rendezvous", dependencies: ["RustDeskProtocol"]),
+
         // rustdesk-utils: genkeypair / validatekeypair / doctor (§11.4). Logic lives in the library.
         .target(name: "RustDeskUtils", dependencies: ["RustDeskProtocol", "URing"]),
         .executableTarget(name: "rustdesk-utils", dependencies: ["RustDeskUtils"]),
@@ -52,6 +55,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "URingTests", dependencies: ["URing"]),
+        .testTarget(name: "RendezvousTests", dependencies: ["Rendezvous", "RustDeskProtocol"]),
         .testTarget(name: "RustDeskUtilsTests", dependencies: ["RustDeskUtils", "RustDeskProtocol", "URing"]),
     ]
 )
