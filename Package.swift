@@ -45,6 +45,9 @@ let package = Package(
         // hbbs logic: registry, registration and punch-hole rules, console. No sockets.
         .target(name: "Rendezvous", dependencies: ["RustDeskProtocol"]),
 
+        // hbbr logic: pairing, bandwidth limits and accounting, IP lists, console. No sockets.
+        .target(name: "Relay", dependencies: ["RustDeskProtocol"]),
+
         // rustdesk-utils: genkeypair / validatekeypair / doctor (§11.4). Logic lives in the library.
         .target(name: "RustDeskUtils", dependencies: ["RustDeskProtocol", "URing"]),
         .executableTarget(name: "rustdesk-utils", dependencies: ["RustDeskUtils"]),
@@ -56,6 +59,7 @@ let package = Package(
         ),
         .testTarget(name: "URingTests", dependencies: ["URing"]),
         .testTarget(name: "RendezvousTests", dependencies: ["Rendezvous", "RustDeskProtocol"]),
+        .testTarget(name: "RelayTests", dependencies: ["Relay", "RustDeskProtocol"]),
         .testTarget(name: "RustDeskUtilsTests", dependencies: ["RustDeskUtils", "RustDeskProtocol", "URing"]),
     ]
 )
