@@ -11,7 +11,9 @@ declare -A corpus=([RendezvousMessage]=rendezvous_message [FrameDecoder]=frame_d
 if [ $# -lt 1 ]; then echo "targets: ${!corpus[*]}"; exit 0; fi
 target=$1; secs=${2:-60}
 [ -n "${corpus[$target]:-}" ] || { echo "unknown target $target; targets: ${!corpus[*]}" >&2; exit 2; }
-flags=(-c release --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize-coverage=edge,trace-cmp)
+# SwiftPM applies --sanitize only to this package's own targets; -Xswiftc reaches the RingDesk
+# modules too, which is where the code under test lives.
+flags=(-c release --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address)
 swift build "${flags[@]}" --product "Fuzz$target"
 mkdir -p ".out/$target"
 bin=$(swift build "${flags[@]}" --show-bin-path)/Fuzz$target
