@@ -42,6 +42,9 @@ let package = Package(
         // Threads: pinned workers, one ring each, mailboxes; sockets and pumps on top of URing.
         .target(name: "Workers", dependencies: ["URing"]),
 
+        // Command line, .env/--config files and environment (§11): pure values; stdlib (+ Glibc to read files).
+        .target(name: "ServerConfig"),
+
         // rustdesk-utils: genkeypair / validatekeypair / doctor (§11.4). Logic lives in the library.
         .target(name: "RustDeskUtils", dependencies: ["RustDeskProtocol", "URing"]),
         .executableTarget(name: "rustdesk-utils", dependencies: ["RustDeskUtils"]),
@@ -53,5 +56,8 @@ let package = Package(
         ),
         .testTarget(name: "URingTests", dependencies: ["URing"]),
         .testTarget(name: "RustDeskUtilsTests", dependencies: ["RustDeskUtils", "RustDeskProtocol", "URing"]),
+        // Helpers shared by test targets (temporary directories).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "ServerConfigTests", dependencies: ["ServerConfig", "TestSupport"]),
     ]
 )
