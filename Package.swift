@@ -26,6 +26,11 @@ let package = Package(
             path: "CShims/CSodium",
             linkerSettings: [.linkedLibrary("sodium")]
         ),
+        .target(
+            name: "CSQLite",
+            path: "CShims/CSQLite",
+            linkerSettings: [.linkedLibrary("sqlite3")]
+        ),
 
         // Pure protocol: protobuf codec, framing, AddrMangle, WebSocket, keys. No sockets.
         .target(
@@ -47,6 +52,10 @@ let package = Package(
 
         // hbbr logic: pairing, bandwidth limits and accounting, IP lists, console. No sockets.
         .target(name: "Relay", dependencies: ["RustDeskProtocol"]),
+        // Command line, .env/--config files and environment (§11): pure values; stdlib (+ Glibc to read files).
+        .target(name: "ServerConfig"),
+        // hbbs persistence (§10): the peer table in SQLite, on its own thread behind a bounded queue.
+        .target(name: "PeerStore", dependencies: ["CSQLite"]),
 
         // rustdesk-utils: genkeypair / validatekeypair / doctor (§11.4). Logic lives in the library.
         .target(name: "RustDeskUtils", dependencies: ["RustDeskProtocol", "URing"]),
@@ -61,5 +70,9 @@ let package = Package(
         .testTarget(name: "RendezvousTests", dependencies: ["Rendezvous", "RustDeskProtocol"]),
         .testTarget(name: "RelayTests", dependencies: ["Relay", "RustDeskProtocol"]),
         .testTarget(name: "RustDeskUtilsTests", dependencies: ["RustDeskUtils", "RustDeskProtocol", "URing"]),
+        // Helpers shared by test targets (temporary directories).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "ServerConfigTests", dependencies: ["ServerConfig", "TestSupport"]),
+        .testTarget(name: "PeerStoreTests", dependencies: ["PeerStore", "CSQLite", "TestSupport"]),
     ]
 )
