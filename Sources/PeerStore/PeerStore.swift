@@ -82,7 +82,7 @@ public final class PeerStore: Sendable {
     /// - Parameter completion: called on the store's thread with the row, nil if there is none,
     ///   or the SQLite failure.
     /// - Throws: `.queueFull` or `.closed`; `completion` is then never called.
-    public func load(id: String, completion: @escaping @Sendable (Result<PeerRecord?, PeerStoreError>) -> Void)
+    public func load(id: String, completion: @escaping @Sendable (Result<PeerRow?, PeerStoreError>) -> Void)
         throws(PeerStoreError) {
         try post(.load(id: id, completion: completion))
     }
@@ -222,7 +222,7 @@ private final class StoreThread {
 
     /// The outcome of one request, kept until the chunk's transaction is settled.
     private enum Outcome {
-        case loaded(Result<PeerRecord?, PeerStoreError>)
+        case loaded(Result<PeerRow?, PeerStoreError>)
         case written(Result<Bool, PeerStoreError>)
         case barrier
     }

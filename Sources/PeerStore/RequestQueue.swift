@@ -2,7 +2,7 @@ import Glibc
 
 /// A request for the store's thread.
 enum PeerStoreRequest: Sendable {
-    case load(id: String, completion: @Sendable (Result<PeerRecord?, PeerStoreError>) -> Void)
+    case load(id: String, completion: @Sendable (Result<PeerRow?, PeerStoreError>) -> Void)
     case insert(guid: PeerGUID, id: String, uuid: [UInt8], pk: [UInt8], ip: String,
                 completion: (@Sendable (Result<PeerGUID, PeerStoreError>) -> Void)?)
     case update(guid: PeerGUID, id: String, pk: [UInt8], ip: String,

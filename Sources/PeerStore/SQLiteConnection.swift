@@ -102,14 +102,14 @@ final class SQLiteConnection {
     // MARK: Operations (PROTOCOL.md §10.3)
 
     /// `select guid, id, uuid, pk, user, status, info where id = ?`; nil when no row has `id`.
-    func load(id: String) throws(PeerStoreError) -> PeerRecord? {
+    func load(id: String) throws(PeerStoreError) -> PeerRow? {
         let statement = loadStatement!
         defer { sqlite3_reset(statement) }
         try check(bind(statement, 1, text: id), "load \(id)")
         let rc = sqlite3_step(statement)
         if rc == SQLITE_DONE { return nil }
         guard rc == SQLITE_ROW else { throw failure(rc, "load \(id)") }
-        return PeerRecord(
+        return PeerRow(
             guid: PeerGUID(bytes: blob(statement, 0)),
             id: text(statement, 1),
             uuid: blob(statement, 2),

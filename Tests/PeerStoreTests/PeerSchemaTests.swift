@@ -110,7 +110,7 @@ struct PeerSchemaTests {
             db.run(insert, [bytes(16, 10), "444444444", bytes(24, 11), bytes(32, 12), "{}"])
         }
         let store = try PeerStore(path: path)
-        let loaded = Collector<(String, PeerRecord?)>()
+        let loaded = Collector<(String, PeerRow?)>()
         for id in ["111111111", "222222222", "333333333", "444444444", "555555555"] {
             try store.load(id: id) { loaded.append((id, try? $0.get())) }
         }
@@ -119,9 +119,9 @@ struct PeerSchemaTests {
         store.close()
 
         let records = Dictionary(uniqueKeysWithValues: loaded.all.map { ($0.0, $0.1) })
-        #expect(records["111111111"]! == PeerRecord(guid: PeerGUID(bytes: bytes(16, 1)), id: "111111111", uuid: bytes(24, 2),
+        #expect(records["111111111"]! == PeerRow(guid: PeerGUID(bytes: bytes(16, 1)), id: "111111111", uuid: bytes(24, 2),
                                                     pk: bytes(32, 3), user: nil, status: nil, ip: "::ffff:203.0.113.7"))
-        #expect(records["222222222"]! == PeerRecord(guid: PeerGUID(bytes: bytes(16, 4)), id: "222222222", uuid: bytes(24, 5),
+        #expect(records["222222222"]! == PeerRow(guid: PeerGUID(bytes: bytes(16, 4)), id: "222222222", uuid: bytes(24, 5),
                                                     pk: bytes(32, 6), user: [9, 8, 7], status: 1, ip: "198.51.100.2"))
         let typed = try #require(records["333333333"] ?? nil)
         #expect(typed.user == Array("42".utf8), "an integer user is read as its text bytes")

@@ -17,13 +17,13 @@ struct PeerStoreTests {
         let guid = try store.insert(id: "100000001", uuid: bytes(24, 0xA1), pk: bytes(32, 0xB2), ip: "::ffff:203.0.113.7") {
             inserted.append($0)
         }
-        let loaded = Collector<Result<PeerRecord?, PeerStoreError>>()
+        let loaded = Collector<Result<PeerRow?, PeerStoreError>>()
         try store.load(id: "100000001") { loaded.append($0) }
         store.close()
 
         #expect(try inserted.all.map { try $0.get() } == [guid])
         let record = try #require(try loaded.all.first?.get())
-        #expect(record == PeerRecord(guid: guid, id: "100000001", uuid: bytes(24, 0xA1), pk: bytes(32, 0xB2),
+        #expect(record == PeerRow(guid: guid, id: "100000001", uuid: bytes(24, 0xA1), pk: bytes(32, 0xB2),
                                      user: nil, status: nil, ip: "::ffff:203.0.113.7"))
         let db = RawDatabase(dir.file("db.sqlite3"))
         #expect(db.rows("select info, user, status, note from peer")[0] == [#"{"ip":"::ffff:203.0.113.7"}"#, nil, nil, nil])
@@ -33,7 +33,7 @@ struct PeerStoreTests {
     @Test func loadOfAnUnknownIdIsNil() throws {
         let dir = TemporaryDirectory()
         let store = try PeerStore(path: dir.file("db.sqlite3"))
-        let loaded = Collector<Result<PeerRecord?, PeerStoreError>>()
+        let loaded = Collector<Result<PeerRow?, PeerStoreError>>()
         try store.load(id: "999999999") { loaded.append($0) }
         store.close()
         #expect(try loaded.all.map { try $0.get() } == [nil])
@@ -69,7 +69,7 @@ struct PeerStoreTests {
         let guid = try store.insert(id: "100000001", uuid: bytes(24, 1), pk: bytes(32, 2), ip: "1.1.1.1")
         let updated = Collector<Result<Bool, PeerStoreError>>()
         try store.update(guid: guid, id: "100000002", pk: bytes(32, 3), ip: "2.2.2.2") { updated.append($0) }
-        let loaded = Collector<PeerRecord?>()
+        let loaded = Collector<PeerRow?>()
         try store.load(id: "100000001") { loaded.append(try? $0.get()) }
         try store.load(id: "100000002") { loaded.append(try? $0.get()) }
         store.close()
@@ -77,7 +77,7 @@ struct PeerStoreTests {
         #expect(try updated.all.map { try $0.get() } == [true])
         #expect(loaded.all.count == 2)
         #expect(loaded.all[0] == nil, "the old id is gone")
-        #expect(loaded.all[1] == PeerRecord(guid: guid, id: "100000002", uuid: bytes(24, 1), pk: bytes(32, 3), ip: "2.2.2.2"))
+        #expect(loaded.all[1] == PeerRow(guid: guid, id: "100000002", uuid: bytes(24, 1), pk: bytes(32, 3), ip: "2.2.2.2"))
         let db = RawDatabase(dir.file("db.sqlite3"))
         #expect(db.count() == 1)
         #expect(db.blob("select uuid from peer") == bytes(24, 1))
@@ -118,7 +118,7 @@ struct PeerStoreTests {
         let store = try PeerStore(path: dir.file("db.sqlite3"))
         let ip = "a\"b\\c\n\u{01}é\u{7F}"
         try store.insert(id: "100000001", uuid: [1], pk: [2], ip: ip)
-        let loaded = Collector<PeerRecord?>()
+        let loaded = Collector<PeerRow?>()
         try store.load(id: "100000001") { loaded.append(try? $0.get()) }
         store.close()
         #expect(RawDatabase(dir.file("db.sqlite3")).rows("select info, json_valid(info) from peer")[0] ==
@@ -131,7 +131,7 @@ struct PeerStoreTests {
         let store = try PeerStore(path: dir.file("db.sqlite3"))
         let inserted = Collector<Result<PeerGUID, PeerStoreError>>()
         try store.insert(id: "100000001", uuid: [], pk: [], ip: "") { inserted.append($0) }
-        let loaded = Collector<PeerRecord?>()
+        let loaded = Collector<PeerRow?>()
         try store.load(id: "100000001") { loaded.append(try? $0.get()) }
         store.close()
         #expect((try? inserted.all.first?.get()) != nil)

@@ -24,7 +24,7 @@ public struct PeerGUID: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// One `peer` row as hbbs uses it (PROTOCOL.md §10.3 "Load by ID").
-public struct PeerRecord: Hashable, Sendable {
+public struct PeerRow: Hashable, Sendable {
     public var guid: PeerGUID
     public var id: String
     /// `RegisterPk.uuid`, never changed after insertion.
