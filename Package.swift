@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "rustdesk-utils", targets: ["rustdesk-utils"]),
         .library(name: "RustDeskProtocol", targets: ["RustDeskProtocol"]),
         .library(name: "URing", targets: ["URing"]),
+        .library(name: "ProtocolFuzzing", targets: ["ProtocolFuzzing"]),
     ],
     dependencies: [
         // SHA-1 for Sec-WebSocket-Accept and SHA-256 in tests (BoringSSL-backed on Linux).
@@ -34,8 +35,12 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Fuzz target bodies, shared by the libFuzzer package in Fuzz/ and the corpus replay test.
+        .target(name: "ProtocolFuzzing", dependencies: ["RustDeskProtocol"]),
         // Mechanism: errno, syscalls, io_uring probe (and, with issue 4, the ring itself).
         .target(name: "URing", dependencies: ["CURing"]),
+        // Threads: pinned workers, one ring each, mailboxes; sockets and pumps on top of URing.
+        .target(name: "Workers", dependencies: ["URing"]),
 
         // rustdesk-utils: genkeypair / validatekeypair / doctor (§11.4). Logic lives in the library.
         .target(name: "RustDeskUtils", dependencies: ["RustDeskProtocol", "URing"]),
@@ -43,10 +48,10 @@ let package = Package(
 
         .testTarget(
             name: "RustDeskProtocolTests",
-            dependencies: ["RustDeskProtocol", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["RustDeskProtocol", "ProtocolFuzzing", "CSodium", .product(name: "Crypto", package: "swift-crypto")],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "URingTests", dependencies: ["URing"]),
-        .testTarget(name: "RustDeskUtilsTests", dependencies: ["RustDeskUtils", "RustDeskProtocol"]),
+        .testTarget(name: "RustDeskUtilsTests", dependencies: ["RustDeskUtils", "RustDeskProtocol", "URing"]),
     ]
 )

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include "CURing.h"
 
 int CURing_pin_current_thread(int cpu) {
@@ -76,4 +77,9 @@ int CURing_try_ring(unsigned entries, unsigned flags) {
     if (r < 0) return r;
     io_uring_queue_exit(&ring);
     return 0;
+}
+
+int CURing_eventfd(void) {
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    return fd < 0 ? -errno : fd;
 }

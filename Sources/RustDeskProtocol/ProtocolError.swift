@@ -23,5 +23,7 @@ public enum ProtocolError: String, Error, Sendable, Equatable {
     case webSocketMessageTooLarge = "ws_message_too_large"
 
     // Keys
-    case malformedKey = "malformed_key"
+    case malformedKey = "malformed_key"              // wrong length, not base64, or an unusable public key
+    case invalidSignature = "invalid_signature"      // a signed message that does not verify
+    case decryptionFailed = "decryption_failed"      // a box / secretbox that does not authenticate
 }

@@ -69,6 +69,10 @@ static const unsigned int CURing_SPLICE_F_MOVE = 1;     // SPLICE_F_MOVE
 static const unsigned int CURing_SPLICE_F_NONBLOCK = 2; // SPLICE_F_NONBLOCK
 static const unsigned int CURing_SPLICE_F_MORE = 4;     // SPLICE_F_MORE
 
+// MARK: eventfd. <sys/eventfd.h> is not part of Swift's Glibc module map.
+// Returns the descriptor (EFD_CLOEXEC | EFD_NONBLOCK) or -errno.
+int CURing_eventfd(void);
+
 // MARK: Socket options Swift's Glibc does not surface as plain constants on every libc version.
 static const int CURing_SO_REUSEPORT = SO_REUSEPORT;
 static const int CURing_IPV6_V6ONLY = IPV6_V6ONLY;

@@ -1,0 +1,30 @@
+/// Helpers shared by the protocol tests.
+
+/// Parses "3a 02 10 01" (spaces optional) into bytes.
+func hex(_ s: String) -> [UInt8] {
+    let digits = s.filter { !$0.isWhitespace }
+    precondition(digits.count % 2 == 0, "odd hex string")
+    var out: [UInt8] = []
+    var i = digits.startIndex
+    while i < digits.endIndex {
+        let j = digits.index(i, offsetBy: 2)
+        out.append(UInt8(digits[i..<j], radix: 16)!)
+        i = j
+    }
+    return out
+}
+
+func hexString(_ b: [UInt8]) -> String { b.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined(separator: " ") }
+
+/// A small deterministic generator (SplitMix64) so "random" tests are reproducible.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
