@@ -23,8 +23,9 @@ tables, so agreement between the two is evidence that both read the spec the
 same way. GoldenFixtureTests.swift rebuilds every message below with the same
 values in Swift; keep the two in step when changing a value here.
 
-Value conventions shared with the Swift test: `h("…")` is bytes from hex,
-`seq(start, count)` is `count` bytes counting up from `start` modulo 256.
+Value conventions shared with the Swift test: `h("…")` is bytes from hex (Swift:
+`hex("…")` in TestSupport.swift), `seq(start, count)` is `count` bytes counting up
+from `start` modulo 256 (Swift: `GoldenFixtures.seq`).
 """
 
 from __future__ import annotations
