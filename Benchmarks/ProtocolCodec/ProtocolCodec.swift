@@ -8,12 +8,7 @@ import CodecInputs
 import RustDeskProtocol
 
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .throughput],
-        scalingFactor: .kilo,
-        maxDuration: .seconds(2),
-        maxIterations: 100_000
-    )
+    Benchmark.defaultConfiguration = CodecInputs.configuration
 
     let registerPeerBytes = CodecInputs.registerPeer
     let expectedPeer = RendezvousMessage.registerPeer(RegisterPeer(id: CodecInputs.peerID, serial: CodecInputs.serial))

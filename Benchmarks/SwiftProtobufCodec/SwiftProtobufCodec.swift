@@ -12,12 +12,7 @@ import SwiftProtobuf
 import SwiftProtobufComparison
 
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .throughput],
-        scalingFactor: .kilo,
-        maxDuration: .seconds(2),
-        maxIterations: 100_000
-    )
+    Benchmark.defaultConfiguration = CodecInputs.configuration
 
     let registerPeerBytes = CodecInputs.registerPeer
     let decoded = try! Hbb_RendezvousMessage(serializedBytes: registerPeerBytes)
