@@ -1,0 +1,703 @@
+import Glibc
+import PeerStore
+import Rendezvous
+import RustDeskProtocol
+import ServerConfig
+import ServerKit
+import URing
+import Workers
+
+/// Messages between hbbs workers (and from the database thread to a worker).
+public enum HbbsMail: Sendable {
+    /// Write `bytes` (already framed for the sink's transport) on connection slot/generation.
+    case deliver(slot: UInt32, generation: UInt16, bytes: [UInt8])
+    /// A RegisterPk that needed the database: the row, or nil (unknown ID); `failed` = DB error.
+    case registerPkLoaded(RegisterPk, SocketAddress, PeerRecord?, failed: Bool)
+    /// A PunchHoleRequest that needed the database, for the connection that sent it.
+    case punchLoaded(slot: UInt32, generation: UInt16, PunchHoleRequest, PeerRecord?)
+    /// B's answer whose `get_pk` needed the database.
+    case answerLoaded(slot: UInt32, generation: UInt16, PeerAnswer, PeerRecord?)
+}
+
+/// B's answers that carry a signed key (§5.3.3–5.3.5).
+public enum PeerAnswer: Sendable {
+    case punchHoleSent(PunchHoleSent)
+    case localAddr(LocalAddr)
+    case relayResponse(RelayResponse)
+
+    var peerID: String {
+        switch self {
+        case .punchHoleSent(let m): return m.id
+        case .localAddr(let m): return m.id
+        case .relayResponse(let m): if case .id(let id)? = m.union { return id } else { return "" }
+        }
+    }
+}
+
+/// Limits of one hbbs worker (named so docs and tests refer to one place).
+public enum HbbsLimits {
+    /// TCP/WebSocket connections per worker; past it new connections are closed and counted.
+    public static let maxConnectionsPerWorker = 16_384
+    /// Each message on P, P-1, P+2 must complete within this (§6).
+    public static let messageTimeoutNanos: UInt64 = 30_000_000_000
+    /// The WebSocket upgrade must complete within this (§2.3 SHOULD, upstream has none).
+    public static let upgradeTimeoutNanos: UInt64 = 10_000_000_000
+    /// The admin console's single read (§9).
+    public static let consoleTimeoutNanos: UInt64 = 1_000_000_000
+    public static let consoleMaxRead = 1024
+    /// Largest message on hbbs ports (TCP frame or WebSocket message).
+    public static let maxMessage = FrameLimits.rendezvousMaxFrameLength
+    /// UDP: provided buffers per worker and their size; datagrams longer than a buffer are dropped
+    /// (every rendezvous message is far smaller).
+    public static let udpBufferCount = 1024
+    public static let udpBufferSize = 2048
+    /// TCP receive buffers per worker (shared by all connections through a provided-buffer ring).
+    public static let tcpBufferCount = 1024
+    public static let tcpBufferSize = 4096
+    /// UDP sends in flight per worker; past it replies are dropped and counted.
+    public static let udpSendSlots = 2048
+    public static let udpSendSlotSize = 1024
+    /// Pending outbound bytes per connection before it is closed as a slow reader.
+    public static let maxOutboxBytes = 256 * 1024
+}
+
+enum PortKind: UInt8 { case rendezvous = 0, nat = 1, webSocket = 2 }
+
+/// One accepted connection on P, P-1 or P+2.
+struct Connection {
+    enum Role { case rendezvous, nat, console }
+    var fd: Int32
+    var role: Role
+    var port: PortKind
+    /// TCP peer (raw).
+    var peer: SocketAddress
+    /// The connection's address for everything else: the peer, or `X-Real-IP:0` on WebSocket.
+    var address: SocketAddress
+    var stream: MessageStream
+    var deadline: UInt64
+    var sinkPlaced = false
+    var recvArmed = false
+    var sending = false
+    /// Bytes being sent (kept alive until the send completes) and bytes queued after them.
+    var inflight: [UInt8] = []
+    var outbox: [UInt8] = []
+    var ending = false
+    var closed = false
+}
+
+/// One hbbs worker: a UDP socket and three listeners (all SO_REUSEPORT), its connections, and the
+/// completion handling that carries out `RendezvousCore`'s decisions.
+public final class RendezvousWorker: WorkerHandler {
+    public typealias Message = HbbsMail
+
+    enum Op {
+        static let udpRecv: UInt8 = 1
+        static let udpSend: UInt8 = 2
+        static let accept: UInt8 = 3
+        static let recv: UInt8 = 4
+        static let send: UInt8 = 5
+    }
+
+    let shared: HbbsShared
+    let index: Int
+    var udpFD: Int32 = -1
+    var udpIsIPv6 = true
+    var listeners: [(fd: Int32, port: PortKind)] = []
+    var acceptArmed: [Bool] = []
+    var udpRecvArmed = false
+    var udpBuffers: ProvidedBufferRing?
+    var tcpBuffers: ProvidedBufferRing?
+    let recvHeader: UnsafeMutablePointer<msghdr>
+    let sendSlots: UnsafeMutablePointer<UDPSendSlot>
+    var freeSendSlots: [Int32]
+    var connections = SlotTable<Connection>(capacity: HbbsLimits.maxConnectionsPerWorker)
+    var stopping = false
+    /// Messages decoded from one read, processed after the stream is put back.
+    var inbound: [RendezvousMessage?] = []
+
+    struct UDPSendSlot {
+        var header = msghdr()
+        var iov = iovec()
+        var name = sockaddr_storage()
+        var buffer: UnsafeMutableRawPointer
+    }
+
+    public init(shared: HbbsShared, index: Int) {
+        self.shared = shared
+        self.index = index
+        recvHeader = .allocate(capacity: 1)
+        recvHeader.initialize(to: msghdr())
+        recvHeader.pointee.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        sendSlots = .allocate(capacity: HbbsLimits.udpSendSlots)
+        for i in 0..<HbbsLimits.udpSendSlots {
+            (sendSlots + i).initialize(to: UDPSendSlot(buffer: .allocate(byteCount: HbbsLimits.udpSendSlotSize, alignment: 8)))
+        }
+        freeSendSlots = (0..<Int32(HbbsLimits.udpSendSlots)).reversed()
+        inbound.reserveCapacity(16)
+    }
+
+    deinit {
+        for i in 0..<HbbsLimits.udpSendSlots { sendSlots[i].buffer.deallocate() }
+        sendSlots.deinitialize(count: HbbsLimits.udpSendSlots)
+        sendSlots.deallocate()
+        recvHeader.deallocate()
+    }
+
+    // MARK: Lifecycle
+
+    public func start(_ context: inout WorkerContext<HbbsMail>) throws(Errno) {
+        let o = shared.options
+        var socketOptions = SocketOptions()
+        socketOptions.receiveBufferSize = o.receiveBufferSize
+        let (udp, udpEndpoint) = try bindSocket(port: o.port, bind: o.bindAddress, tcp: false, options: socketOptions)
+        udpFD = udp
+        udpIsIPv6 = udpEndpoint.isIPv6
+        for (port, kind) in [(o.port, PortKind.rendezvous), (o.port - 1, .nat), (o.port + 2, .webSocket)] {
+            let (fd, _) = try bindSocket(port: port, bind: o.bindAddress, tcp: true, options: SocketOptions())
+            listeners.append((fd, kind))
+            acceptArmed.append(false)
+        }
+        udpBuffers = try ProvidedBufferRing(ring: &context.ring, group: 1, count: HbbsLimits.udpBufferCount, bufferSize: HbbsLimits.udpBufferSize)
+        tcpBuffers = try ProvidedBufferRing(ring: &context.ring, group: 2, count: HbbsLimits.tcpBufferCount, bufferSize: HbbsLimits.tcpBufferSize)
+        try armUDP(&context)
+        for i in listeners.indices { try armAccept(i, &context) }
+    }
+
+    public func beginStop(_ context: inout WorkerContext<HbbsMail>) {
+        stopping = true
+        for (i, l) in listeners.enumerated() where acceptArmed[i] {
+            try? context.ring.cancel(UserData(op: Op.accept, slot: UInt32(i)))
+            _ = l
+        }
+        if udpRecvArmed { try? context.ring.cancel(UserData(op: Op.udpRecv)) }
+        for h in connections.handles { close(h, &context) }
+    }
+
+    public var isDrained: Bool {
+        !udpRecvArmed && !acceptArmed.contains(true) && connections.count == 0
+            && freeSendSlots.count == HbbsLimits.udpSendSlots
+    }
+
+    public func finish(_ context: inout WorkerContext<HbbsMail>) {
+        udpBuffers?.unregister(from: &context.ring)
+        tcpBuffers?.unregister(from: &context.ring)
+        udpBuffers = nil
+        tcpBuffers = nil
+        if udpFD >= 0 { Socket.close(udpFD) }
+        for l in listeners { Socket.close(l.fd) }
+        listeners = []
+    }
+
+    public func tick(_ context: inout WorkerContext<HbbsMail>) {
+        let now = context.now
+        for h in connections.handles {
+            guard let c = connections[h], !c.closed, now >= c.deadline else { continue }
+            shared.counters.count(.readTimeout)
+            close(h, &context)
+        }
+    }
+
+    // MARK: Arming
+
+    func armUDP(_ context: inout WorkerContext<HbbsMail>) throws(Errno) {
+        try context.ring.multishotRecvMsg(fd: udpFD, msghdr: recvHeader, group: 1, userData: UserData(op: Op.udpRecv))
+        udpRecvArmed = true
+    }
+
+    func armAccept(_ i: Int, _ context: inout WorkerContext<HbbsMail>) throws(Errno) {
+        try context.ring.multishotAccept(fd: listeners[i].fd, userData: UserData(op: Op.accept, slot: UInt32(i)))
+        acceptArmed[i] = true
+    }
+
+    // MARK: Dispatch
+
+    public func handle(_ c: Completion, _ context: inout WorkerContext<HbbsMail>) {
+        switch c.userData.op {
+        case Op.udpRecv: handleDatagram(c, &context)
+        case Op.udpSend:
+            freeSendSlots.append(Int32(c.userData.slot))
+        case Op.accept: handleAccept(c, &context)
+        case Op.recv: handleRecv(c, &context)
+        case Op.send: handleSendCompleted(c, &context)
+        default: break
+        }
+    }
+
+    public func receive(_ message: HbbsMail, _ context: inout WorkerContext<HbbsMail>) {
+        switch message {
+        case .deliver(let slot, let generation, let bytes):
+            let h = SlotTable<Connection>.Handle(index: slot, generation: generation)
+            enqueue(bytes, on: h, &context)
+        case .registerPkLoaded(let m, let source, let record, let failed):
+            if failed { return }
+            let (result, persistence) = shared.core.completeRegisterPk(m, from: source, loaded: record, now: millis(context.now))
+            persist(persistence)
+            sendDatagram(.registerPkResponse(RegisterPkResponse(result: result)), to: source, &context)
+        case .punchLoaded(let slot, let generation, let m, let record):
+            let h = SlotTable<Connection>.Handle(index: slot, generation: generation)
+            guard let conn = connections[h], !conn.closed else { return }
+            carryOutPunch(m, conn: conn, loaded: .some(record), &context)
+        case .answerLoaded(let slot, let generation, let answer, let record):
+            let h = SlotTable<Connection>.Handle(index: slot, generation: generation)
+            answerForA(answer, from: connections[h]?.address, record: record, &context)
+        }
+    }
+
+    // MARK: UDP (§5.2)
+
+    static let requestPkTrue: [UInt8] = [0x3A, 0x02, 0x10, 0x01]
+    static let requestPkFalse: [UInt8] = [0x3A, 0x00]
+
+    func handleDatagram(_ c: Completion, _ context: inout WorkerContext<HbbsMail>) {
+        if !c.hasMore {
+            udpRecvArmed = false
+            if !stopping { try? armUDP(&context) }
+        }
+        guard c.result > 0, let id = c.bufferID, let buffers = udpBuffers else { return }
+        buffers.taken(id)
+        defer { buffers.recycle(id) }
+        guard let out = RecvMsgOut(buffer: buffers.buffer(id), received: c.result, msghdr: recvHeader),
+              let endpoint = out.source, let source = SocketAddress(endpoint) else { return }
+        if out.isTruncated { shared.counters.count(.truncatedDatagram); return }
+        guard let message = try? RendezvousMessage(serializedBytes: UnsafeRawBufferPointer(out.payload)) else {
+            shared.counters.count(.undecodableDatagram)
+            return
+        }
+        let now = millis(context.now)
+        switch message {
+        case .registerPeer(let m):
+            shared.counters.registerPeer.add()
+            guard case .reply(let requestPk, let update, let ipChanged) = shared.core.handleRegisterPeer(m, from: source, now: now) else { return }
+            let reply = requestPk ? Self.requestPkTrue : Self.requestPkFalse
+            reply.withUnsafeBytes { sendRaw($0, to: endpoint, &context) }
+            if let update { sendDatagram(.configureUpdate(update), to: source, &context) }
+            if ipChanged { Log.debug("IP change of \(m.id) to \(source)") }
+        case .registerPk(let m):
+            shared.counters.registerPk.add()
+            switch shared.core.handleRegisterPk(m, from: source, now: now) {
+            case .drop: return
+            case .reply(let result):
+                sendDatagram(.registerPkResponse(RegisterPkResponse(result: result)), to: source, &context)
+            case .decided(let result, let persistence):
+                persist(persistence)
+                sendDatagram(.registerPkResponse(RegisterPkResponse(result: result)), to: source, &context)
+            case .needsDatabaseLookup:
+                lookUp(m.id) { [index] record, failed in .registerPkLoaded(m, source, record, failed: failed) }
+            }
+        case .configureUpdate(let m):
+            shared.core.handleConfigUpdate(m, from: source, resolves: Self.resolves)
+        default:
+            // §5.2: PunchHoleRequest, PunchHoleSent, LocalAddr and everything else are ignored
+            // over UDP (no datagram is ever sent to an address taken from a payload).
+            shared.counters.count(.ignoredDatagram)
+        }
+    }
+
+    /// Sends a reply datagram to a raw address (from this worker's UDP socket).
+    func sendDatagram(_ message: RendezvousMessage, to address: SocketAddress, _ context: inout WorkerContext<HbbsMail>) {
+        guard let endpoint = address.endpoint(forIPv6Socket: udpIsIPv6) else { return }
+        guard let slot = freeSendSlots.popLast() else { shared.counters.count(.udpSendPoolExhausted); return }
+        let s = sendSlots + Int(slot)
+        guard let n = try? message.serialize(into: UnsafeMutableRawBufferPointer(start: s.pointee.buffer, count: HbbsLimits.udpSendSlotSize)) else {
+            freeSendSlots.append(slot)
+            return
+        }
+        submitSend(slot: slot, length: n, to: endpoint, &context)
+    }
+
+    func sendRaw(_ bytes: UnsafeRawBufferPointer, to endpoint: SocketEndpoint, _ context: inout WorkerContext<HbbsMail>) {
+        guard let slot = freeSendSlots.popLast() else { shared.counters.count(.udpSendPoolExhausted); return }
+        let s = sendSlots + Int(slot)
+        s.pointee.buffer.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        submitSend(slot: slot, length: bytes.count, to: endpoint, &context)
+    }
+
+    func submitSend(slot: Int32, length: Int, to endpoint: SocketEndpoint, _ context: inout WorkerContext<HbbsMail>) {
+        let s = sendSlots + Int(slot)
+        s.pointee.name = endpoint.storage
+        s.pointee.iov = iovec(iov_base: s.pointee.buffer, iov_len: length)
+        s.pointee.header = msghdr()
+        withUnsafeMutablePointer(to: &s.pointee.name) { s.pointee.header.msg_name = UnsafeMutableRawPointer($0) }
+        s.pointee.header.msg_namelen = endpoint.length
+        withUnsafeMutablePointer(to: &s.pointee.iov) { s.pointee.header.msg_iov = $0 }
+        s.pointee.header.msg_iovlen = 1
+        do {
+            try withUnsafePointer(to: &s.pointee.header) { (h) throws(Errno) in
+                try context.ring.sendMsg(fd: udpFD, msghdr: h, userData: UserData(op: Op.udpSend, slot: UInt32(slot)))
+            }
+        } catch {
+            freeSendSlots.append(slot)
+        }
+    }
+
+    static let resolves: @Sendable (String) -> Bool = { entry in
+        var host = Substring(entry)
+        if let colon = entry.lastIndex(of: ":"), !entry.hasPrefix("["), entry.filter({ $0 == ":" }).count == 1 {
+            host = entry[..<colon]
+        }
+        return (try? Resolver.addresses(forHost: String(host)))?.isEmpty == false
+    }
+
+    func persist(_ p: PeerPersistence?) {
+        guard let p, let store = shared.store else { return }
+        do {
+            switch p {
+            case .insert(let guid, let id, let uuid, let pk, let ip):
+                _ = try store.insert(id: id, uuid: uuid, pk: pk, ip: ip, guid: PeerGUID(bytes: guid)) { result in
+                    if case .failure(let e) = result { Log.error("database insert of \(id) failed: \(e)") }
+                }
+            case .update(let guid, let id, let pk, let ip):
+                try store.update(guid: PeerGUID(bytes: guid), id: id, pk: pk, ip: ip) { result in
+                    if case .failure(let e) = result { Log.error("database update of \(id) failed: \(e)") }
+                }
+            }
+        } catch {
+            shared.counters.count(.databaseQueueFull)
+            Log.error("database queue refused a write: \(error)")
+        }
+    }
+
+    /// Loads `id` from the database on its thread; `mail` builds the message posted back here.
+    func lookUp(_ id: String, _ mail: @escaping @Sendable (PeerRecord?, Bool) -> HbbsMail) {
+        guard let store = shared.store else { return }
+        let group = WorkerMailboxes.shared
+        let me = index
+        do {
+            try store.load(id: id) { result in
+                switch result {
+                case .success(let row): group.post(mail(row.map(PeerRecord.init(row:)), false), to: me)
+                case .failure(let e):
+                    Log.error("database load of \(id) failed: \(e)")
+                    group.post(mail(nil, true), to: me)
+                }
+            }
+        } catch {
+            shared.counters.count(.databaseQueueFull)
+            WorkerMailboxes.shared.post(mail(nil, true), to: me)
+        }
+    }
+
+    // MARK: TCP
+
+    func handleAccept(_ c: Completion, _ context: inout WorkerContext<HbbsMail>) {
+        let i = Int(c.userData.slot)
+        if !c.hasMore {
+            acceptArmed[i] = false
+            if !stopping { try? armAccept(i, &context) }
+        }
+        guard c.result >= 0 else { return }
+        let fd = c.result
+        if stopping { Socket.close(fd); return }
+        guard let peerEndpoint = try? Socket.peerEndpoint(fd), let peer = SocketAddress(peerEndpoint) else { Socket.close(fd); return }
+        let port = listeners[i].port
+        let now = context.now
+        var role = Connection.Role.rendezvous
+        var deadline = now + HbbsLimits.messageTimeoutNanos
+        if port == .nat {
+            if peer.ip.isLoopback, case .port = shared.options.adminConsole {
+                role = .console
+                deadline = now + HbbsLimits.consoleTimeoutNanos
+            } else {
+                role = .nat
+            }
+        } else if port == .webSocket {
+            deadline = now + HbbsLimits.upgradeTimeoutNanos
+        }
+        let conn = Connection(fd: fd, role: role, port: port, peer: peer, address: peer,
+                              stream: MessageStream(kind: port == .webSocket ? .webSocket : .framed, maxMessageSize: HbbsLimits.maxMessage),
+                              deadline: deadline)
+        guard let h = connections.insert(conn) else {
+            shared.counters.count(.connectionLimit)
+            Socket.close(fd)
+            return
+        }
+        armRecv(h, &context)
+    }
+
+    func armRecv(_ h: SlotTable<Connection>.Handle, _ context: inout WorkerContext<HbbsMail>) {
+        guard let c = connections[h], !c.closed else { return }
+        do {
+            try context.ring.multishotRecv(fd: c.fd, group: 2, userData: h.userData(op: Op.recv))
+            connections.withElement(h) { $0.recvArmed = true }
+        } catch {
+            close(h, &context)
+        }
+    }
+
+    func handleRecv(_ c: Completion, _ context: inout WorkerContext<HbbsMail>) {
+        let h = SlotTable<Connection>.Handle(c.userData)
+        let buffers = tcpBuffers!
+        if let id = c.bufferID { buffers.taken(id) }
+        defer { if let id = c.bufferID { buffers.recycle(id) } }
+        guard connections[h] != nil else { return }
+        if !c.hasMore { connections.withElement(h) { $0.recvArmed = false } }
+        guard let conn = connections[h], !conn.closed else { finishIfDone(h, &context); return }
+        if c.result <= 0 {
+            if c.result == -ENOBUFS && !c.hasMore { armRecv(h, &context); return }
+            end(h, &context) // EOF or error
+            return
+        }
+        guard let id = c.bufferID else { return }
+        let data = UnsafeMutableRawBufferPointer(rebasing: buffers.buffer(id)[..<Int(c.result)])
+        if conn.role == .console {
+            handleConsole(h, data, &context)
+            return
+        }
+        var replies: [UInt8] = []
+        var upgraded: WebSocketUpgradeRequest?
+        var peerClosed = false
+        inbound.removeAll(keepingCapacity: true)
+        let failure: ProtocolError? = connections.withElement(h) { conn -> ProtocolError? in
+            do {
+                try conn.stream.feed(data) { event in
+                    switch event {
+                    case .message(let payload): inbound.append(try? RendezvousMessage(serializedBytes: payload))
+                    case .reply(let bytes): replies.append(contentsOf: bytes)
+                    case .upgraded(let request): upgraded = request
+                    case .nonBinary: break
+                    case .closed: peerClosed = true
+                    }
+                    return .continue
+                }
+            } catch { return error }
+            return nil
+        } ?? nil
+        if !replies.isEmpty { enqueue(replies, on: h, &context) }
+        if let upgraded {
+            connections.withElement(h) { conn in
+                conn.address = upgraded.clientAddress(peer: conn.peer, trusting: shared.trusted)
+                conn.deadline = context.now + HbbsLimits.messageTimeoutNanos
+            }
+        }
+        if let failure {
+            if connections[h]?.stream.awaitingUpgrade == true {
+                shared.counters.count(.webSocketUpgradeFailed)
+                enqueue(WebSocketHandshake.badRequestResponse, on: h, &context)
+            } else {
+                shared.counters.count(.badFrame)
+            }
+            end(h, &context)
+            return
+        }
+        for message in inbound {
+            guard let current = connections[h], !current.closed, !current.ending else { break }
+            connections.withElement(h) { $0.deadline = context.now + HbbsLimits.messageTimeoutNanos }
+            guard let message else { shared.counters.count(.badFrame); end(h, &context); return }
+            if current.role == .nat {
+                handleNatPort(message, h, current, &context)
+            } else {
+                handleRendezvous(message, h, current, &context)
+            }
+        }
+        if peerClosed { end(h, &context) }
+    }
+
+    /// §5.4: one message on P-1, answered, then the connection ends.
+    func handleNatPort(_ message: RendezvousMessage, _ h: SlotTable<Connection>.Handle, _ conn: Connection, _ context: inout WorkerContext<HbbsMail>) {
+        switch message {
+        case .testNatRequest:
+            reply(.testNatResponse(TestNatResponse(port: Int32(conn.peer.port))), on: h, conn, &context)
+        case .onlineRequest(let m):
+            reply(.onlineResponse(shared.core.onlineStates(m.peers, now: millis(context.now))), on: h, conn, &context)
+        default: break
+        }
+        end(h, &context)
+    }
+
+    /// §5.3: the rendezvous ports P and P+2.
+    func handleRendezvous(_ message: RendezvousMessage, _ h: SlotTable<Connection>.Handle, _ conn: Connection, _ context: inout WorkerContext<HbbsMail>) {
+        switch message {
+        case .punchHoleRequest(let m):
+            shared.counters.punchRequests.add()
+            placeSink(h, conn)
+            carryOutPunch(m, conn: conn, loaded: nil, &context)
+        case .requestRelay(let m):
+            placeSink(h, conn)
+            if let (to, forwarded) = shared.core.handleRequestRelay(m, from: conn.address, timeMicros: AddrMangle.currentTimeMicros()) {
+                sendDatagram(forwarded, to: to, &context)
+            }
+        case .relayResponse(let m):
+            answer(.relayResponse(m), h, conn, &context)
+            end(h, &context)
+        case .punchHoleSent(let m):
+            answer(.punchHoleSent(m), h, conn, &context)
+            end(h, &context)
+        case .localAddr(let m):
+            answer(.localAddr(m), h, conn, &context)
+            end(h, &context)
+        case .testNatRequest(let m):
+            if !conn.sinkPlaced {
+                let cu = shared.core.configUpdate(forClientSerial: m.serial)
+                reply(.testNatResponse(TestNatResponse(port: Int32(conn.address.port), cu: cu)), on: h, conn, &context)
+            }
+            end(h, &context)
+        case .registerPk:
+            if !conn.sinkPlaced { reply(.registerPkResponse(RegisterPkResponse(result: .notSupport)), on: h, conn, &context) }
+            end(h, &context)
+        case .onlineRequest(let m):
+            // Beyond upstream OSS (§5.4.2 SHOULD): web clients send it to P+2.
+            if !conn.sinkPlaced { reply(.onlineResponse(shared.core.onlineStates(m.peers, now: millis(context.now))), on: h, conn, &context) }
+            end(h, &context)
+        default:
+            end(h, &context)
+        }
+    }
+
+    func placeSink(_ h: SlotTable<Connection>.Handle, _ conn: Connection) {
+        guard !conn.sinkPlaced else { return }
+        shared.sinks.insert(conn.address.normalized, SinkRef(worker: index, slot: h.index, generation: h.generation, kind: conn.stream.kind))
+        connections.withElement(h) { $0.sinkPlaced = true }
+    }
+
+    func carryOutPunch(_ m: PunchHoleRequest, conn: Connection, loaded: PeerRecord??, _ context: inout WorkerContext<HbbsMail>) {
+        let decision = shared.core.handlePunchHoleRequest(m, from: conn.address, ws: conn.port == .webSocket, now: millis(context.now),
+                                                         unixSeconds: Int64(time(nil)), loaded: loaded, timeMicros: AddrMangle.currentTimeMicros())
+        switch decision {
+        case .fail(let failure):
+            deliver(.punchHoleResponse(PunchHoleResponse(failure: failure)), to: conn.address.normalized, &context)
+        case .sendToPeer(let to, let message):
+            sendDatagram(message, to: to, &context)
+        case .needsDatabaseLookup:
+            guard let h = connections.handles.first(where: { connections[$0]?.fd == conn.fd }) else { return }
+            lookUp(m.id) { record, _ in .punchLoaded(slot: h.index, generation: h.generation, m, record) }
+        }
+    }
+
+    /// B's answer: needs B's record for the signed key (memory, else the database).
+    func answer(_ a: PeerAnswer, _ h: SlotTable<Connection>.Handle, _ conn: Connection, _ context: inout WorkerContext<HbbsMail>) {
+        let id = a.peerID
+        if id.isEmpty || shared.store == nil || shared.core.registry.peer(id) != nil {
+            answerForA(a, from: conn.address, record: id.isEmpty ? nil : shared.core.registry.peer(id), &context)
+            return
+        }
+        // The connection ends now; its address travels with the lookup.
+        let address = conn.address
+        lookUp(id) { [index] record, _ in
+            _ = index
+            return .answerLoaded(slot: UInt32.max, generation: 0, a, record.map { var r = $0; r.socketAddr = address; return r })
+        }
+    }
+
+    func answerForA(_ a: PeerAnswer, from source: SocketAddress?, record: PeerRecord?, _ context: inout WorkerContext<HbbsMail>) {
+        let src = source ?? record?.socketAddr ?? .unspecifiedV4
+        let (target, message): (SocketAddress, RendezvousMessage)
+        switch a {
+        case .punchHoleSent(let m): (target, message) = shared.core.handlePunchHoleSent(m, from: src, record: record, timeMicros: AddrMangle.currentTimeMicros())
+        case .localAddr(let m): (target, message) = shared.core.handleLocalAddr(m, record: record)
+        case .relayResponse(let m): (target, message) = shared.core.handleRelayResponse(m, record: record)
+        }
+        deliver(message, to: target, &context)
+    }
+
+    /// Lookup-and-remove of A's sink, then one message on it (§6).
+    func deliver(_ message: RendezvousMessage, to key: SocketAddress, _ context: inout WorkerContext<HbbsMail>) {
+        guard let sink = shared.sinks.take(key) else { return }
+        let bytes = MessageStream.encode(message, kind: sink.kind)
+        if sink.worker == index {
+            enqueue(bytes, on: SlotTable<Connection>.Handle(index: sink.slot, generation: sink.generation), &context)
+        } else {
+            context.post(.deliver(slot: sink.slot, generation: sink.generation, bytes: bytes), to: sink.worker)
+        }
+    }
+
+    func reply(_ message: RendezvousMessage, on h: SlotTable<Connection>.Handle, _ conn: Connection, _ context: inout WorkerContext<HbbsMail>) {
+        enqueue(MessageStream.encode(message, kind: conn.stream.kind), on: h, &context)
+    }
+
+    // MARK: Console (§9.1)
+
+    func handleConsole(_ h: SlotTable<Connection>.Handle, _ data: UnsafeMutableRawBufferPointer, _ context: inout WorkerContext<HbbsMail>) {
+        let bytes = UnsafeRawBufferPointer(rebasing: data[..<min(data.count, HbbsLimits.consoleMaxRead)])
+        if let text = String(validating: bytes, as: UTF8.self) {
+            let out = shared.console.execute(text, now: millis(context.now))
+            if !out.isEmpty { enqueue(Array(out.utf8), on: h, &context) }
+        }
+        end(h, &context)
+    }
+
+    // MARK: Sending and closing
+
+    func enqueue(_ bytes: [UInt8], on h: SlotTable<Connection>.Handle, _ context: inout WorkerContext<HbbsMail>) {
+        guard let c = connections[h], !c.closed else { return }
+        if c.outbox.count + bytes.count > HbbsLimits.maxOutboxBytes { close(h, &context); return }
+        connections.withElement(h) { $0.outbox.append(contentsOf: bytes) }
+        flush(h, &context)
+    }
+
+    func flush(_ h: SlotTable<Connection>.Handle, _ context: inout WorkerContext<HbbsMail>) {
+        guard var c = connections[h], !c.sending, !c.closed else { return }
+        if c.outbox.isEmpty {
+            if c.ending { close(h, &context) }
+            return
+        }
+        swap(&c.inflight, &c.outbox)
+        c.outbox.removeAll(keepingCapacity: true)
+        c.sending = true
+        connections[h] = c
+        let submitted: Bool = connections.withElement(h) { conn in
+            conn.inflight.withUnsafeBytes { bytes in
+                (try? context.ring.send(fd: conn.fd, from: bytes, userData: h.userData(op: Op.send))) != nil
+            }
+        } ?? false
+        if !submitted {
+            connections.withElement(h) { $0.sending = false }
+            close(h, &context)
+        }
+    }
+
+    func handleSendCompleted(_ c: Completion, _ context: inout WorkerContext<HbbsMail>) {
+        let h = SlotTable<Connection>.Handle(c.userData)
+        guard connections[h] != nil else { return }
+        connections.withElement(h) { conn in
+            conn.sending = false
+            if c.result > 0 && Int(c.result) < conn.inflight.count {
+                // Short send: the rest goes first.
+                conn.outbox = Array(conn.inflight[Int(c.result)...]) + conn.outbox
+            }
+            conn.inflight.removeAll(keepingCapacity: true)
+        }
+        if c.result < 0 { close(h, &context); return }
+        if connections[h]?.closed == true { finishIfDone(h, &context); return }
+        flush(h, &context)
+    }
+
+    /// The read loop ends: remove the sink entry it placed, flush, close.
+    func end(_ h: SlotTable<Connection>.Handle, _ context: inout WorkerContext<HbbsMail>) {
+        guard let c = connections[h], !c.ending, !c.closed else { return }
+        if c.sinkPlaced { shared.sinks.remove(c.address.normalized) }
+        connections.withElement(h) { $0.ending = true }
+        if !c.sending && c.outbox.isEmpty { close(h, &context) } else { flush(h, &context) }
+    }
+
+    /// Closes at once: cancels the receive; the slot is freed when no op is in flight.
+    func close(_ h: SlotTable<Connection>.Handle, _ context: inout WorkerContext<HbbsMail>) {
+        guard let c = connections[h], !c.closed else { return }
+        if c.sinkPlaced && !c.ending { shared.sinks.remove(c.address.normalized) }
+        connections.withElement(h) { $0.closed = true; $0.ending = true }
+        // shutdown makes a pending receive complete (EOF) and ends the multishot.
+        _ = Glibc.shutdown(c.fd, Int32(SHUT_RDWR))
+        if c.recvArmed { try? context.ring.cancel(h.userData(op: Op.recv)) }
+        finishIfDone(h, &context)
+    }
+
+    func finishIfDone(_ h: SlotTable<Connection>.Handle, _ context: inout WorkerContext<HbbsMail>) {
+        guard let c = connections[h], c.closed, !c.recvArmed, !c.sending else { return }
+        Socket.close(c.fd)
+        connections.remove(h)
+    }
+}
+
+@inline(__always) func millis(_ nanos: UInt64) -> Millis { nanos / 1_000_000 }
+
+extension PeerRecord {
+    init(row: PeerRow) {
+        self.init(guid: row.guid.bytes, uuid: row.uuid, pk: row.pk, ip: row.ip)
+    }
+}
+
+/// The workers' mailboxes for threads that are not workers (the database thread).
+final class WorkerMailboxes: @unchecked Sendable {
+    nonisolated(unsafe) static var shared = WorkerMailboxes()
+    var post: @Sendable (HbbsMail, Int) -> Void = { _, _ in }
+    func post(_ m: HbbsMail, to worker: Int) { post(m, worker) }
+}
