@@ -52,6 +52,8 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "URingTests", dependencies: ["URing"]),
+        // Splice and buffered pumps against the real kernel on loopback; SHA-256 of what moved.
+        .testTarget(name: "PumpTests", dependencies: ["Workers", "URing", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "RustDeskUtilsTests", dependencies: ["RustDeskUtils", "RustDeskProtocol", "URing"]),
     ]
 )
