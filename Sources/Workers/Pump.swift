@@ -360,6 +360,10 @@ public class Pump {
         }
     }
 
+    /// The next chain for `d`, chosen from what the finished one left: pending bytes, unsent
+    /// copied bytes, bytes in the pipe, end of stream, or a new read. Every result was booked on
+    /// its own in `record`, so a chain whose link was cut (when `nextSQE` had to submit between
+    /// two of its SQEs, the kernel runs the first alone) still ends in a consistent state.
     func step(_ d: Int, _ ring: inout Ring) throws(Errno) {
         // 1. Bytes read before the switch, first and in order.
         if let p = lanes[d].pending {
@@ -379,6 +383,7 @@ public class Pump {
         }
         // 3. Bytes in the pipe, or an empty pipe to give back.
         if lanes[d].pipe != nil {
+            assert(lanes[d].pipe!.fill >= 0, "more spliced out of a pipe than into it")
             if lanes[d].pipe!.fill > 0 {
                 try submitDrain(d, &ring)
                 return
