@@ -170,16 +170,55 @@ func monotonicSeconds() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
-/// Descriptors open in this process now.
-func openDescriptorCount() -> Int {
-    guard let dir = opendir("/proc/self/fd") else { return -1 }
+/// Which kernel object a descriptor number referred to when it was taken; `isOpen` tells whether
+/// that number still refers to that object. Unlike a count of open descriptors, this is not
+/// blurred by other suites opening and closing descriptors in the same process.
+struct DescriptorIdentity: Sendable, Equatable {
+    var fd: Int32
+    var device: UInt64
+    var inode: UInt64
+
+    init?(_ fd: Int32) {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        self.fd = fd
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
+    }
+
+    var isOpen: Bool { DescriptorIdentity(fd) == self }
+}
+
+func writeToStandardError(_ text: String) {
+    var bytes = Array(text.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+/// The kernel objects this process has descriptors for, as `/proc/self/fd` names them
+/// ("socket:[1234]", "pipe:[5678]", "anon_inode:[eventfd]"), with how many descriptors each.
+func openDescriptorObjects() -> [String: Int] {
+    guard let dir = opendir("/proc/self/fd") else { return [:] }
+    let own = dirfd(dir)
     defer { closedir(dir) }
-    var n = 0
+    var out: [String: Int] = [:]
     while let entry = readdir(dir) {
         let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-        if name != "." && name != ".." { n += 1 }
+        guard let fd = Int32(name), fd != own else { continue }
+        var buf = [CChar](repeating: 0, count: 256)
+        let n = readlink("/proc/self/fd/" + name, &buf, 255)
+        out[n > 0 ? String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?", default: 0] += 1
     }
-    return n
+    return out
+}
+
+/// Sockets, pipes and rings with more descriptors now than in `before`: what was opened since
+/// and is still open. Descriptors the test runtime closed meanwhile do not count, nor do reused
+/// numbers, nor the runtime's own kinds (libdispatch opens a timerfd when a timer first runs).
+func descriptorsOpened(since before: [String: Int]) -> [String] {
+    openDescriptorObjects()
+        .filter { object, _ in object.hasPrefix("socket:") || object.hasPrefix("pipe:") || object == "anon_inode:[io_uring]" }
+        .flatMap { object, n in Array(repeating: object, count: max(0, n - (before[object] ?? 0))) }
+        .sorted()
 }
 
 /// Bytes waiting in `fd`'s receive queue without blocking (0 when none).

@@ -66,15 +66,19 @@ extension PumpTests {
         }
 
         @Test func preallocatedPipesAreOpenBeforeTheFirstAcquireAndClosedByCloseIdle() throws {
-            let before = openDescriptorCount()
             var c = PipePool.Configuration()
             c.maximumPipes = 4
             c.preallocated = 3
             let pool = try PipePool(configuration: c)
             #expect(pool.open == 3 && pool.idleCount == 3)
-            #expect(openDescriptorCount() == before + 6)
+            let lent = (0..<3).compactMap { _ in pool.acquire() }
+            #expect(lent.count == 3 && pool.open == 3, "the preallocated pipes, not new ones")
+            let identities = lent.flatMap { [$0.readFD, $0.writeFD] }.compactMap(DescriptorIdentity.init)
+            #expect(identities.count == 6)
+            for p in lent { pool.release(p) }
             pool.closeIdle()
-            #expect(openDescriptorCount() == before)
+            #expect(pool.open == 0)
+            #expect(identities.allSatisfy { !$0.isOpen })
         }
     }
 }

@@ -1,7 +1,7 @@
 import Glibc
 import Synchronization
 import URing
-import Workers
+@testable import Workers
 
 // A miniature hbbr for the pump tests: each worker listens on its own loopback port, reads a
 // 16-byte header from every connection (as the relay reads the first frame), pairs the two
@@ -38,6 +38,9 @@ struct PairReport: Sendable {
     var drained = false
     var pipesHeld = 0
     var operationsInFlight = 0
+    /// The relay's two sockets, and the pipes the pump holds now.
+    var relaySockets: [DescriptorIdentity] = []
+    var heldPipes: [DescriptorIdentity] = []
 }
 
 struct WorkerReport: Sendable {
@@ -237,7 +240,9 @@ final class RelayHandler: WorkerHandler {
                                      pendingAToB: pendingA, pendingBToA: pendingB)
         }
         pairByID[pairID] = h
-        board.state.withLock { $0.pairs[pairID] = PairReport(mode: ca.mode, worker: index) }
+        var report = PairReport(mode: ca.mode, worker: index)
+        report.relaySockets = [ca.fd, cb.fd].compactMap(DescriptorIdentity.init)
+        board.state.withLock { $0.pairs[pairID] = report }
         let event = slot.pump.start(ring: &context.ring)
         react(event, h, &context)
     }
@@ -311,6 +316,7 @@ final class RelayHandler: WorkerHandler {
 
     func publishPair(_ slot: PairSlot) {
         let p = slot.pump!
+        let held = p.lanes.compactMap { $0.pipe }.flatMap { [$0.readFD, $0.writeFD] }.compactMap(DescriptorIdentity.init)
         board.state.withLock { s in
             guard var r = s.pairs[slot.pairID] else { return }
             r.counters = [p.counters(.aToB), p.counters(.bToA)]
@@ -319,6 +325,7 @@ final class RelayHandler: WorkerHandler {
             r.end = p.endReason
             r.pipesHeld = p.pipesHeld
             r.operationsInFlight = p.operationsInFlight
+            if !p.isDrained { r.heldPipes = held }
             s.pairs[slot.pairID] = r
         }
         publishWorker()
