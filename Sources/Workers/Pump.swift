@@ -112,7 +112,9 @@ struct PumpLane {
 ///
 /// Every operation is tagged `UserData(op: tag.op, slot: tag.slot, generation: tag.generation,
 /// aux: direction << 4 | stage)`; the owner routes completions with `tag.op` to `handle`.
-/// Confined to the owner's thread. Use through `SplicePump` or `BufferedPump`.
+/// Confined to the owner's thread. Use through `SplicePump` or `BufferedPump`. A pump must
+/// have drained before it is released (it traps otherwise); `close(ring:)` also works on a pump
+/// that never started, and then drains at once.
 public class Pump {
     public let a: Int32
     public let b: Int32
