@@ -6,6 +6,7 @@ let package = Package(
     name: "RingDesk",
     products: [
         .executable(name: "rustdesk-utils", targets: ["rustdesk-utils"]),
+        .executable(name: "hbbs", targets: ["hbbs"]),
         .library(name: "RustDeskProtocol", targets: ["RustDeskProtocol"]),
         .library(name: "URing", targets: ["URing"]),
         .library(name: "ProtocolFuzzing", targets: ["ProtocolFuzzing"]),
@@ -57,6 +58,12 @@ let package = Package(
         // hbbs persistence (§10): the peer table in SQLite, on its own thread behind a bounded queue.
         .target(name: "PeerStore", dependencies: ["CSQLite"]),
 
+        // Shared by the server executables: address conversion, binding, logging, signals.
+        .target(name: "ServerKit", dependencies: ["RustDeskProtocol", "ServerConfig", "URing", "Workers"]),
+        // hbbs on the engine: carries out Rendezvous's decisions on UDP P, TCP P, P-1 and P+2.
+        .target(name: "RendezvousServer", dependencies: ["ServerKit", "Rendezvous", "RustDeskProtocol", "PeerStore", "ServerConfig", "URing", "Workers"]),
+        .executableTarget(name: "hbbs", dependencies: ["RendezvousServer", "ServerKit", "ServerConfig", "RustDeskProtocol", "URing"]),
+
         // rustdesk-utils: genkeypair / validatekeypair / doctor (§11.4). Logic lives in the library.
         .target(name: "RustDeskUtils", dependencies: ["RustDeskProtocol", "URing"]),
         .executableTarget(name: "rustdesk-utils", dependencies: ["RustDeskUtils"]),
@@ -69,6 +76,8 @@ let package = Package(
         .testTarget(name: "URingTests", dependencies: ["URing"]),
         .testTarget(name: "RendezvousTests", dependencies: ["Rendezvous", "RustDeskProtocol"]),
         .testTarget(name: "RelayTests", dependencies: ["Relay", "RustDeskProtocol"]),
+        // Splice and buffered pumps against the real kernel on loopback; SHA-256 of what moved.
+        .testTarget(name: "PumpTests", dependencies: ["Workers", "URing", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "RustDeskUtilsTests", dependencies: ["RustDeskUtils", "RustDeskProtocol", "URing"]),
         // Helpers shared by test targets (temporary directories).
         .target(name: "TestSupport", path: "Tests/TestSupport"),

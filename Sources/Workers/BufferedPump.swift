@@ -1,0 +1,56 @@
+import URing
+
+/// Forwarding between two TCP sockets through a user-space buffer per direction: recv into the
+/// buffer, send all of it (looping on short sends), recv again. The path for pairs that cannot
+/// splice (no pipe, or a side that needs framing such as WebSocket). Same interface, events and
+/// lifecycle as `SplicePump` (see `Pump`): pending bytes first, half-close forwarded, counters,
+/// `pause`/`resume`, `setMaxChunk` (caps each recv), close then drain.
+///
+/// Why a plain `recv` into a per-direction buffer rather than multishot recv on a provided-buffer
+/// ring: the relay must not read faster than the destination takes bytes. One recv at a time per
+/// direction, re-armed only after the send completed, gives that backpressure for free: the
+/// source's TCP window closes while the destination is slow. A multishot recv keeps filling
+/// buffers from the shared ring whatever the destination does, so it would need cancelling and
+/// re-arming around every slow send, and one slow peer could empty the ring for every connection
+/// of the worker. The cost is the buffer a waiting recv pins; the buffer size (64 KiB default,
+/// measured: it matters more than splice versus copy) bounds memory at `2 × bufferSize` per pair.
+/// A recv waiting for data parks no io-wq worker: io_uring waits through its internal poll.
+public final class BufferedPump: Pump {
+    /// - Parameters:
+    ///   - a, b: connected, non-blocking TCP sockets. The pump owns them from here on and closes
+    ///     them when it drains.
+    ///   - tag: op, slot and generation for every operation; `aux` is the pump's.
+    ///   - bufferSize: bytes per direction (each recv reads at most this).
+    ///   - pendingAToB, pendingBToA: bytes already read from `a` (resp. `b`) into user space; sent
+    ///     to the other side before anything else.
+    public init(a: Int32, b: Int32, tag: UserData, bufferSize: Int = 64 << 10,
+                pendingAToB: [UInt8] = [], pendingBToA: [UInt8] = []) {
+        super.init(a: a, b: b, tag: tag, pool: nil, bufferSize: bufferSize, maxChunk: bufferSize,
+                   pendingAToB: pendingAToB, pendingBToA: pendingBToA)
+    }
+}
+
+// MARK: The copy stages (chosen by `Pump.step`; also `SplicePump`'s fallback).
+
+extension Pump {
+    /// recv of up to one chunk into the lane's buffer.
+    func submitReceive(_ d: Int, _ ring: inout Ring) throws(Errno) {
+        if lanes[d].buffer == nil {
+            lanes[d].buffer = .allocate(byteCount: bufferSize, alignment: 64)
+        }
+        let length = min(lanes[d].maxChunk, bufferSize)
+        let target = UnsafeMutableRawBufferPointer(rebasing: lanes[d].buffer![..<length])
+        lanes[d].lastRequested = Int32(length)
+        lanes[d].bufferStart = 0
+        lanes[d].bufferEnd = 0
+        try ring.recv(fd: lanes[d].source, into: target, userData: userData(d, .receive))
+        mark(d, .receive)
+    }
+
+    /// send of the buffered bytes not yet sent (io_uring waits for room; a short send loops).
+    func submitSend(_ d: Int, _ ring: inout Ring) throws(Errno) {
+        let rest = UnsafeRawBufferPointer(rebasing: lanes[d].buffer![lanes[d].bufferStart..<lanes[d].bufferEnd])
+        try ring.send(fd: lanes[d].destination, from: rest, userData: userData(d, .send))
+        mark(d, .send)
+    }
+}

@@ -1,0 +1,70 @@
+import Glibc
+import URing
+
+/// Zero-copy forwarding between two non-blocking TCP sockets through pipes (hbbr raw mode,
+/// PROTOCOL.md §8.4): bytes go socket → pipe → socket inside the kernel.
+///
+/// Per direction:
+/// ```
+/// idle:      POLL_ADD(src, POLLIN)                       no pipe held, no io-wq worker parked
+/// readable:  acquire a pipe (none: recv/send this chunk through a buffer instead)
+///            SPLICE(src → pipe, chunk) ─hardlink→ SPLICE(pipe → dst, chunk)
+/// dst full:  POLL_ADD(dst, POLLOUT) ─link→ SPLICE(pipe → dst, fill)    until the pipe is empty
+/// empty:     last splice filled its chunk → splice again at once; otherwise release the pipe, poll
+/// EOF:       (pipe drained) SHUTDOWN(dst, SHUT_WR); the direction is done, the other goes on
+/// ```
+/// Splices are non-blocking (`SPLICE_F_NONBLOCK` on `O_NONBLOCK` sockets and pipes): io_uring
+/// runs every splice on an io-wq worker, and a splice that could block would park that worker
+/// for as long as the peer is silent. Polling first keeps idle directions in the poll table.
+/// The POLLIN is not linked to the splice because the pipe is taken only once data is there.
+///
+/// `chunk` is `min(maxChunk, pipe capacity)`: `setMaxChunk(_:for:)` is the per-splice length cap
+/// for time-sliced bandwidth limits; `pause`/`resume` stop and restart a direction.
+/// Lifecycle, events and ownership as described on `Pump`.
+public final class SplicePump: Pump {
+    /// - Parameters:
+    ///   - a, b: connected, non-blocking TCP sockets. The pump owns them from here on and closes
+    ///     them when it drains.
+    ///   - tag: op, slot and generation for every operation; `aux` is the pump's.
+    ///   - pool: this worker's pipes; the pump holds a pipe per direction only while bytes are in it.
+    ///   - pendingAToB, pendingBToA: bytes already read from `a` (resp. `b`) into user space, for
+    ///     example behind the first frame; sent to the other side before anything spliced.
+    ///   - copyBufferSize: buffer used by a direction for chunks moved while the pool is empty
+    ///     (allocated on the first such chunk, kept until the pump drains).
+    public init(a: Int32, b: Int32, tag: UserData, pool: PipePool,
+                pendingAToB: [UInt8] = [], pendingBToA: [UInt8] = [], copyBufferSize: Int = 64 << 10) {
+        super.init(a: a, b: b, tag: tag, pool: pool, bufferSize: copyBufferSize, maxChunk: Int(Int32.max),
+                   pendingAToB: pendingAToB, pendingBToA: pendingBToA)
+    }
+}
+
+// MARK: The splice stages (chosen by `Pump.step`).
+
+extension Pump {
+    /// SPLICE(source → pipe) hard-linked to SPLICE(pipe → destination), both non-blocking. The
+    /// hard link lets the second run even when the first is short (which a plain link would
+    /// treat as failure); when the first moved nothing, the second finds an empty pipe and
+    /// returns EAGAIN.
+    func submitSpliceCycle(_ d: Int, _ ring: inout Ring, afterPoll: Bool) throws(Errno) {
+        let pipe = lanes[d].pipe!
+        let length = UInt32(min(lanes[d].maxChunk, pipe.capacity))
+        lanes[d].lastRequested = Int32(length)
+        lanes[d].readAfterPoll = afterPoll
+        let source = lanes[d].source, destination = lanes[d].destination
+        try ring.splice(from: source, to: pipe.writeFD, length: length, userData: userData(d, .spliceIn), flags: .hardLink)
+        mark(d, .spliceIn)
+        try ring.splice(from: pipe.readFD, to: destination, length: length, userData: userData(d, .spliceOut))
+        mark(d, .spliceOut)
+    }
+
+    /// POLL(destination, POLLOUT) linked to SPLICE(pipe → destination): the destination was
+    /// full, so wait until it has room (no retrying on EAGAIN), then move what the pipe holds.
+    func submitDrain(_ d: Int, _ ring: inout Ring) throws(Errno) {
+        let pipe = lanes[d].pipe!
+        let destination = lanes[d].destination
+        try ring.pollAdd(fd: destination, events: Int16(POLLOUT), userData: userData(d, .pollWritable), flags: .link)
+        mark(d, .pollWritable)
+        try ring.splice(from: pipe.readFD, to: destination, length: UInt32(pipe.fill), userData: userData(d, .spliceOut))
+        mark(d, .spliceOut)
+    }
+}
