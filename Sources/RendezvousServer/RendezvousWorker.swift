@@ -282,7 +282,7 @@ public final class RendezvousWorker: WorkerHandler {
                 persist(persistence)
                 sendDatagram(.registerPkResponse(RegisterPkResponse(result: result)), to: source, &context)
             case .needsDatabaseLookup:
-                lookUp(m.id) { [index] record, failed in .registerPkLoaded(m, source, record, failed: failed) }
+                lookUp(m.id) { record, failed in .registerPkLoaded(m, source, record, failed: failed) }
             }
         case .configureUpdate(let m):
             shared.core.handleConfigUpdate(m, from: source, resolves: Self.resolves)
@@ -448,7 +448,7 @@ public final class RendezvousWorker: WorkerHandler {
         var peerClosed = false
         inbound.removeAll(keepingCapacity: true)
         let failure: ProtocolError? = connections.withElement(h) { conn -> ProtocolError? in
-            do {
+            let result = Result { () throws(ProtocolError) in
                 try conn.stream.feed(data) { event in
                     switch event {
                     case .message(let payload): inbound.append(try? RendezvousMessage(serializedBytes: payload))
@@ -459,7 +459,8 @@ public final class RendezvousWorker: WorkerHandler {
                     }
                     return .continue
                 }
-            } catch { return error }
+            }
+            if case .failure(let e) = result { return e }
             return nil
         } ?? nil
         if !replies.isEmpty { enqueue(replies, on: h, &context) }
@@ -469,7 +470,7 @@ public final class RendezvousWorker: WorkerHandler {
                 conn.deadline = context.now + HbbsLimits.messageTimeoutNanos
             }
         }
-        if let failure {
+        if failure != nil {
             if connections[h]?.stream.awaitingUpgrade == true {
                 shared.counters.count(.webSocketUpgradeFailed)
                 enqueue(WebSocketHandshake.badRequestResponse, on: h, &context)
@@ -572,9 +573,8 @@ public final class RendezvousWorker: WorkerHandler {
         }
         // The connection ends now; its address travels with the lookup.
         let address = conn.address
-        lookUp(id) { [index] record, _ in
-            _ = index
-            return .answerLoaded(slot: UInt32.max, generation: 0, a, record.map { var r = $0; r.socketAddr = address; return r })
+        lookUp(id) { record, _ in
+            .answerLoaded(slot: UInt32.max, generation: 0, a, record.map { var r = $0; r.socketAddr = address; return r })
         }
     }
 

@@ -54,14 +54,15 @@ public enum Log {
         var tm = tm()
         var secs = ts.tv_sec
         gmtime_r(&secs, &tm)
-        let stamp = String(format2: Int(tm.tm_year) + 1900, 4) + "-" + String(format2: Int(tm.tm_mon) + 1, 2) + "-"
-            + String(format2: Int(tm.tm_mday), 2) + "T" + String(format2: Int(tm.tm_hour), 2) + ":"
-            + String(format2: Int(tm.tm_min), 2) + ":" + String(format2: Int(tm.tm_sec), 2) + "."
-            + String(format2: ts.tv_nsec / 1_000_000, 3) + "Z"
+        let stamp = zeroPadded(Int(tm.tm_year) + 1900, 4) + "-" + zeroPadded(Int(tm.tm_mon) + 1, 2) + "-"
+            + zeroPadded(Int(tm.tm_mday), 2) + "T" + zeroPadded(Int(tm.tm_hour), 2) + ":"
+            + zeroPadded(Int(tm.tm_min), 2) + ":" + zeroPadded(Int(tm.tm_sec), 2) + "."
+            + zeroPadded(ts.tv_nsec / 1_000_000, 3) + "Z"
         let line = "\(stamp) \(level) \(message())\n"
+        // One write(2) per line: lines from different threads never interleave.
         lock.withLock { _ in
-            _ = line.withCString { fputs($0, stdout) }
-            fflush(stdout)
+            var bytes = Array(line.utf8)
+            _ = bytes.withUnsafeMutableBytes { Glibc.write(1, $0.baseAddress, $0.count) }
         }
     }
 
@@ -71,9 +72,14 @@ public enum Log {
     public static func debug(_ m: @autoclosure () -> String) { log(.debug, m()) }
 }
 
-extension String {
-    init(format2 value: Int, _ width: Int) {
-        let s = String(value)
-        self = String(repeating: "0", count: max(0, width - s.count)) + s
-    }
+/// `value` in decimal, left-padded with zeros to `width`.
+func zeroPadded(_ value: Int, _ width: Int) -> String {
+    let digits = value.description
+    return String(repeating: "0", count: max(0, width - digits.count)) + digits
+}
+
+/// Writes `text` to standard error in one write(2) (startup errors before logging is set up).
+public func printError(_ text: String) {
+    var bytes = Array((text + "\n").utf8)
+    _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
 }

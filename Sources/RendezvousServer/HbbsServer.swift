@@ -1,0 +1,99 @@
+import Glibc
+import PeerStore
+import Rendezvous
+import RustDeskProtocol
+import ServerConfig
+import ServerKit
+import URing
+import Workers
+
+/// hbbs: startup (io_uring probe, key, database, relay list), the worker group, and shutdown.
+public final class HbbsServer {
+    public let options: HbbsOptions
+    public let shared: HbbsShared
+    let group: WorkerGroup<RendezvousWorker>
+
+    /// Everything that can fail before serving, with the message an operator needs.
+    public enum StartupError: Error, CustomStringConvertible {
+        case ioURing(String)
+        case key(String)
+        case database(String)
+        case listen(String)
+        public var description: String {
+            switch self {
+            case .ioURing(let m), .key(let m), .database(let m), .listen(let m): return m
+            }
+        }
+    }
+
+    public init(options: HbbsOptions, workingDirectory: String) throws(StartupError) {
+        self.options = options
+        let support = IOURingSupport.probe()
+        guard support.isAvailable else { throw .ioURing(support.message) }
+
+        let key: ServerKey
+        do {
+            key = try ServerKey.resolve(option: options.key, role: .rendezvousServer, directory: workingDirectory)
+        } catch {
+            throw .key("\(error)")
+        }
+        if key.enforcedLicenceKey.isEmpty {
+            Log.info("Key: none (any licence key is accepted)")
+        } else {
+            Log.info("Key: \(key.enforcedLicenceKey)")
+        }
+        if key.signingKey == nil { Log.warn("no signing key: peers' public keys will not be vouched for (pk fields empty)") }
+
+        let store: PeerStore
+        do {
+            store = try PeerStore(path: options.databasePath)
+        } catch {
+            throw .database("cannot open the database \(options.databasePath): \(error)")
+        }
+        Log.info("Database: \(options.databasePath) (journal \(store.journalMode))")
+
+        let (relays, rejected) = RelaySelector.parse(options.relayServers.joined(separator: ","), resolves: RendezvousWorker.resolves)
+        for r in rejected { Log.error("relay server \(r) does not resolve; ignored") }
+        if !relays.isEmpty { Log.info("Relay servers: \(relays.joined(separator: ", "))") }
+
+        let mask = options.lanMask.flatMap { LANMask($0.description) }
+        var limits = IPBlocker.Limits()
+        limits.perWindow = options.registerPkPerIPLimit
+        limits.newIDsPerDay = options.registerPkNewIDsPerIPPerDay
+        let settings = RendezvousSettings(licenceKey: key.enforcedLicenceKey, signingKey: key.signingKey, mask: mask,
+                                          localIP: mask == nil ? "" : (options.localIP ?? ""), ipLimits: limits)
+        let core = RendezvousCore(settings: settings, relays: RelaySelector(configured: relays), serial: options.serial,
+                                  rendezvousServers: options.rendezvousServers, alwaysUseRelay: options.alwaysUseRelay)
+        let console = RendezvousConsole(core: core, resolves: RendezvousWorker.resolves)
+        let shared = HbbsShared(core: core, console: console, store: store, options: options)
+        self.shared = shared
+
+        var configuration = WorkerConfiguration()
+        configuration.count = options.workers
+        do {
+            group = try WorkerGroup(configuration: configuration) { index in RendezvousWorker(shared: shared, index: index) }
+        } catch {
+            throw .ioURing("cannot create workers: \(error)")
+        }
+        let g = group
+        WorkerMailboxes.shared.post = { message, worker in g.post(message, to: worker) }
+    }
+
+    /// Starts the workers (binds every port). Throws with the failing errno explained.
+    public func start() throws(StartupError) {
+        do {
+            try group.start()
+        } catch {
+            let ports = "\(options.port) (UDP, TCP), \(options.port - 1), \(options.port + 2)"
+            throw .listen("cannot start on ports \(ports): \(error)")
+        }
+        Log.info("hbbs listening on UDP \(options.port), TCP \(options.port - 1), \(options.port), \(options.port + 2) with \(group.count) workers")
+    }
+
+    /// Stops the workers, then drains and closes the database.
+    public func stop() {
+        group.stop()
+        shared.store?.close()
+        Log.info("hbbs stopped")
+    }
+}

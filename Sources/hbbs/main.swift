@@ -1,0 +1,50 @@
+import Glibc
+import RendezvousServer
+import ServerConfig
+import ServerKit
+
+// hbbs: parse options (flags > --config > .env > environment), start, wait for a stop signal.
+let version = "1.1.17-ringdesk"
+var environment: [String: String] = [:]
+var envp = environ
+while let entry = envp.pointee {
+    let s = String(cString: entry)
+    if let eq = s.firstIndex(of: "=") { environment[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+    envp += 1
+}
+Log.configure(environment["RUST_LOG"])
+var cwdBuffer = [CChar](repeating: 0, count: 4096)
+let cwd = getcwd(&cwdBuffer, cwdBuffer.count).map { String(cString: $0) } ?? "."
+
+let invocation: Invocation<HbbsOptions>
+do {
+    invocation = try HbbsOptions.load(arguments: Array(CommandLine.arguments.dropFirst()), environment: environment,
+                                      workingDirectory: cwd, version: version)
+} catch {
+    printError("hbbs: \(error)")
+    exit(2)
+}
+switch invocation {
+case .showHelp(let text), .showVersion(let text):
+    print(text)
+    exit(0)
+case .run(let options):
+    for notice in options.notices { Log.warn(notice) }
+    Signals.blockControlSignals()
+    let server: HbbsServer
+    do {
+        server = try HbbsServer(options: options, workingDirectory: cwd)
+        try server.start()
+    } catch {
+        Log.error("\(error)")
+        exit(1)
+    }
+    while true {
+        let signal = Signals.wait()
+        if signal == SIGHUP { Log.info("SIGHUP: nothing to reload yet"); continue }
+        Log.info("signal \(signal): stopping")
+        break
+    }
+    server.stop()
+    exit(0)
+}
