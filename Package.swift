@@ -82,6 +82,8 @@ let package = Package(
         // Helpers shared by test targets (temporary directories).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ServerConfigTests", dependencies: ["ServerConfig", "TestSupport"]),
+        // End to end: spawns the built executables and speaks the wire protocol over loopback.
+        .testTarget(name: "IntegrationTests", dependencies: ["RustDeskProtocol", "hbbs"]),
         .testTarget(name: "PeerStoreTests", dependencies: ["PeerStore", "CSQLite", "TestSupport"]),
     ]
 )

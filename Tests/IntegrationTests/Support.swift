@@ -1,0 +1,264 @@
+import Glibc
+import RustDeskProtocol
+import Testing
+
+/// Helpers for end-to-end tests: real server processes, real sockets on 127.0.0.x.
+
+enum TestError: Error, CustomStringConvertible {
+    case failed(String)
+    var description: String { if case .failed(let m) = self { return m }; return "" }
+}
+
+/// The directory holding the built products (next to this test bundle).
+let productsDirectory: String = {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+    var path = String(decoding: buf[..<max(0, n)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    while !path.isEmpty {
+        path = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        if access(path + "/hbbs", X_OK) == 0 { return path }
+    }
+    return ".build/debug"
+}()
+
+func makeTempDirectory() -> String {
+    var template = Array("/tmp/ringdesk-it-XXXXXX".utf8CString)
+    return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+}
+
+func ipv4(_ text: String) -> UInt32 {
+    guard case .v4(let a)? = IPAddress(text) else { fatalError(text) }
+    return a.value
+}
+
+func sockaddrIn(_ ip: String, _ port: UInt16) -> sockaddr_in {
+    var a = sockaddr_in()
+    a.sin_family = sa_family_t(AF_INET)
+    a.sin_port = port.bigEndian
+    a.sin_addr.s_addr = ipv4(ip).bigEndian
+    return a
+}
+
+/// A UDP client bound to `ip` (any 127.x address).
+final class UDPClient {
+    let fd: Int32
+    init(ip: String = "127.0.0.1") throws {
+        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        var addr = sockaddrIn(ip, 0)
+        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard r == 0 else { throw TestError.failed("udp bind \(ip): errno \(errno)") }
+        var tv = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+    deinit { close(fd) }
+    var port: UInt16 {
+        var a = sockaddr_in(); var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return UInt16(bigEndian: a.sin_port)
+    }
+    func send(_ bytes: [UInt8], to port: UInt16, ip: String = "127.0.0.1") {
+        var addr = sockaddrIn(ip, port)
+        _ = bytes.withUnsafeBytes { b in
+            withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, b.baseAddress, b.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        }
+    }
+    func send(_ m: RendezvousMessage, to port: UInt16) { send(m.serializedBytes(), to: port) }
+    /// The next datagram within `seconds`, or nil.
+    func receive(within seconds: Double = 2) -> [UInt8]? {
+        let deadline = now() + seconds
+        var buf = [UInt8](repeating: 0, count: 70_000)
+        while now() < deadline {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n >= 0 { return Array(buf[..<n]) }
+        }
+        return nil
+    }
+    func receiveMessage(within seconds: Double = 2) -> RendezvousMessage? {
+        receive(within: seconds).flatMap { try? RendezvousMessage(serializedBytes: $0) }
+    }
+    /// Sends and waits for a reply, retrying (the server may still be starting).
+    func request(_ m: RendezvousMessage, to port: UInt16, attempts: Int = 3) -> RendezvousMessage? {
+        for _ in 0..<attempts {
+            send(m, to: port)
+            if let r = receiveMessage(within: 1) { return r }
+        }
+        return nil
+    }
+}
+
+func now() -> Double {
+    var ts = timespec(); clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// A blocking TCP client with timeouts, bound to `ip`.
+final class TCPClient {
+    let fd: Int32
+    var pending: [UInt8] = []
+    init(port: UInt16, ip: String = "127.0.0.1", server: String = "127.0.0.1", localPort: UInt16 = 0) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
+        var local = sockaddrIn(ip, localPort)
+        _ = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var addr = sockaddrIn(server, port)
+        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard r == 0 else { close(fd); throw TestError.failed("connect \(port): errno \(errno)") }
+        var tv = timeval(tv_sec: 0, tv_usec: 100_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+    deinit { close(fd) }
+    var localPort: UInt16 {
+        var a = sockaddr_in(); var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return UInt16(bigEndian: a.sin_port)
+    }
+    func write(_ bytes: [UInt8]) { _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+    func send(_ m: RendezvousMessage) { write(try! FrameCodec.frame(m.serializedBytes())) }
+    /// Reads until `count` bytes or EOF/timeout.
+    func read(upTo count: Int = 65_536, within seconds: Double = 2) -> (bytes: [UInt8], eof: Bool) {
+        let deadline = now() + seconds
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65_536)
+        while now() < deadline && out.count < count {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, min($0.count, count - out.count), 0) }
+            if n == 0 { return (out, true) }
+            if n > 0 { out += buf[..<n] }
+        }
+        return (out, false)
+    }
+    /// The next framed message within `seconds`.
+    func receiveMessage(within seconds: Double = 2) -> RendezvousMessage? {
+        let deadline = now() + seconds
+        var decoder = FrameDecoder()
+        var result: [UInt8]?
+        if !pending.isEmpty {
+            try? decoder.feed(pending) { result = Array($0); return .stop }
+            pending = decoder.takeBuffered()
+            if let result { return try? RendezvousMessage(serializedBytes: result) }
+        }
+        while now() < deadline {
+            let (bytes, eof) = read(upTo: 65_536, within: 0.1)
+            if !bytes.isEmpty {
+                try? decoder.feed(bytes) { result = Array($0); return .stop }
+                if let result {
+                    pending = decoder.takeBuffered()
+                    return try? RendezvousMessage(serializedBytes: result)
+                }
+            }
+            if eof { return nil }
+        }
+        return nil
+    }
+    /// True if the server closes the connection within `seconds`.
+    func closedByServer(within seconds: Double = 2) -> Bool {
+        let deadline = now() + seconds
+        while now() < deadline {
+            let (b, eof) = read(upTo: 65_536, within: 0.1)
+            if eof { return true }
+            _ = b
+        }
+        return false
+    }
+}
+
+extension FrameDecoder {
+    mutating func feed(_ bytes: [UInt8], onFrame: (UnsafeRawBufferPointer) throws(ProtocolError) -> Next) throws(ProtocolError) {
+        let r = bytes.withUnsafeBytes { p in Result { () throws(ProtocolError) in try feed(p, onFrame: onFrame) } }
+        try r.get()
+    }
+}
+
+/// A real server process in its own temporary working directory.
+final class ServerProcess {
+    let pid: pid_t
+    let directory: String
+    let port: UInt16
+    let logPath: String
+
+    /// Starts `binary` (hbbs/hbbr) with `arguments`; `-p <port>` and `-b 127.0.0.1` are added.
+    init(_ binary: String, arguments: [String] = [], environment: [String: String] = [:], directory: String? = nil, port: UInt16? = nil) throws {
+        self.directory = directory ?? makeTempDirectory()
+        self.port = port ?? Self.freePortBase()
+        logPath = self.directory + "/server.log"
+        var env = ["TEST_HBBS": "no", "RUST_LOG": "debug", "PATH": "/usr/bin:/bin"]
+        for (k, v) in environment { env[k] = v }
+        // env -C: start in the server's own directory without changing this process's cwd.
+        let args = ["/usr/bin/env", "-C", self.directory, productsDirectory + "/" + binary, "-p", String(self.port), "-b", "127.0.0.1"] + arguments
+        var fileActions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fileActions)
+        posix_spawn_file_actions_addopen(&fileActions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
+        defer { posix_spawn_file_actions_destroy(&fileActions) }
+        let argv = args.map { strdup($0) } + [nil]
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var p = pid_t()
+        let r = posix_spawn(&p, "/usr/bin/env", &fileActions, nil, argv, envp)
+        guard r == 0 else { throw TestError.failed("spawn \(binary): \(r)") }
+        pid = p
+    }
+
+    /// Sends SIGTERM and waits (bounded); returns the exit status.
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM, within seconds: Double = 10) -> Int32? {
+        kill(pid, signal)
+        let deadline = now() + seconds
+        var status: Int32 = 0
+        while now() < deadline {
+            if waitpid(pid, &status, WNOHANG) == pid { return (status >> 8) & 0xFF }
+            usleep(20_000)
+        }
+        kill(pid, SIGKILL)
+        waitpid(pid, &status, 0)
+        return nil
+    }
+
+    /// The exit status if it has exited within `seconds`.
+    func exitStatus(within seconds: Double) -> Int32? {
+        let deadline = now() + seconds
+        var status: Int32 = 0
+        while now() < deadline {
+            if waitpid(pid, &status, WNOHANG) == pid { return (status >> 8) & 0xFF }
+            usleep(20_000)
+        }
+        return nil
+    }
+
+    var log: String {
+        guard let f = fopen(logPath, "r") else { return "" }
+        defer { fclose(f) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true { let n = fread(&buf, 1, 4096, f); if n == 0 { break }; out += buf[..<n] }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A base port P with P-1…P+3 free on 127.0.0.1 (TCP and UDP).
+    static func freePortBase() -> UInt16 {
+        while true {
+            let p = UInt16.random(in: 20_000...60_000)
+            if (p - 1...p + 3).allSatisfy({ isFree($0) }) { return p }
+        }
+    }
+
+    static func isFree(_ port: UInt16) -> Bool {
+        for type in [SOCK_STREAM, SOCK_DGRAM] {
+            let fd = socket(AF_INET, Int32(type.rawValue), 0)
+            defer { close(fd) }
+            var a = sockaddrIn("127.0.0.1", port)
+            let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            if r != 0 { return false }
+        }
+        return true
+    }
+
+    func readFile(_ name: String) -> String? {
+        guard let f = fopen(directory + "/" + name, "r") else { return nil }
+        defer { fclose(f) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true { let n = fread(&buf, 1, 4096, f); if n == 0 { break }; out += buf[..<n] }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
