@@ -52,6 +52,7 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "URingTests", dependencies: ["URing"]),
+        .testTarget(name: "WorkersTests", dependencies: ["Workers", "URing", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "RustDeskUtilsTests", dependencies: ["RustDeskUtils", "RustDeskProtocol", "URing"]),
     ]
 )
