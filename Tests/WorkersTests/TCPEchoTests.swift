@@ -141,8 +141,10 @@ extension EngineTests {
             #expect(stats.sum(.noBuffers) >= 1, "the receive never ran out of buffers")
             #expect(stats.sum(.rearmed) >= stats.sum(.noBuffers))
             #expect(stats.sum(.bytesEchoed) == data.count)
+            // A 4 KiB SO_SNDBUF takes 4 KiB chunks only in parts: the resume path ran (hundreds of
+            // times on 6.18).
+            #expect(stats.sum(.shortSends) >= 1, "no send came back short")
             #expect(waitUntil { stats.sum(.closed) == 1 })
-            print("buffer exhaustion: \(stats.sum(.noBuffers)) ENOBUFS endings, \(stats.sum(.rearmed)) re-arms, \(stats.sum(.shortSends)) short sends")
         }
     }
 }
