@@ -78,6 +78,7 @@ let package = Package(
         .testTarget(name: "RelayTests", dependencies: ["Relay", "RustDeskProtocol"]),
         // Splice and buffered pumps against the real kernel on loopback; SHA-256 of what moved.
         .testTarget(name: "PumpTests", dependencies: ["Workers", "URing", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "WorkersTests", dependencies: ["Workers", "URing", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "RustDeskUtilsTests", dependencies: ["RustDeskUtils", "RustDeskProtocol", "URing"]),
         // Helpers shared by test targets (temporary directories).
         .target(name: "TestSupport", path: "Tests/TestSupport"),

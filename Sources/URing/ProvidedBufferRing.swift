@@ -76,6 +76,7 @@ public final class ProvidedBufferRing {
 
     /// Gives buffer `id` back to the kernel.
     public func recycle(_ id: UInt16) {
+        assert(Int(id) < count && outstanding > 0, "recycled a buffer that was not handed out")
         add(id, offset: 0)
         io_uring_buf_ring_advance(entries, 1)
         outstanding -= 1

@@ -17,29 +17,61 @@ public struct Ring: ~Copyable {
     @usableFromInline var unsubmitted: Int = 0
     @usableFromInline let cqeBatch: UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>
     @usableFromInline static let cqeBatchSize = 256
+    #if DEBUG
+    /// The creating thread: debug builds check that only it waits on the ring (habit 5). The
+    /// kernel enforces this for `SINGLE_ISSUER` rings (`EEXIST`); the check covers the fallbacks.
+    let owner: pthread_t
+    #endif
 
     /// Creates a ring with `entries` SQEs and `completionEntries` CQEs (at least `2 × entries`).
+    ///
+    /// Setup flags are tried strongest first (`setupCandidates`); a set the kernel rejects with
+    /// `EINVAL` (a flag it does not know) falls through to the next, so the ring works on any
+    /// kernel with io_uring and `setupFlags` / `usesDeferredTaskRun` say what was taken.
+    /// With `SINGLE_ISSUER` the calling thread becomes the only one that may submit or wait.
     /// - Throws: `Errno` from `io_uring_queue_init_params` (the startup probe explains them).
     ///   The corresponding C function is `io_uring_queue_init_params`.
     public init(entries: UInt32 = 1024, completionEntries: UInt32? = nil, preferSingleIssuer: Bool = true) throws(Errno) {
-        ring = .allocate(capacity: 1)
-        cqeBatch = .allocate(capacity: Self.cqeBatchSize)
+        try self.init(
+            entries: entries, completionEntries: completionEntries,
+            candidates: Self.setupCandidates(preferSingleIssuer: preferSingleIssuer, sizedCompletionQueue: completionEntries != nil)
+        )
+    }
+
+    /// The setup flag sets `init` tries, in order.
+    ///
+    /// `SINGLE_ISSUER | DEFER_TASKRUN` (6.1+): completion work runs only when the owner waits.
+    /// Without DEFER_TASKRUN (6.0) `SINGLE_ISSUER` still pairs with `COOP_TASKRUN`, which keeps
+    /// the kernel from interrupting the worker with task-work IPIs (the worker enters the kernel
+    /// every loop anyway). `SUBMIT_ALL` (5.18+) keeps a batch going past one failing SQE, whose
+    /// error then arrives as its own completion.
+    static func setupCandidates(preferSingleIssuer: Bool, sizedCompletionQueue: Bool) -> [UInt32] {
+        let base = sizedCompletionQueue ? CURing_SETUP_CQSIZE : 0
         var candidates: [UInt32] = []
-        let base = completionEntries != nil ? CURing_SETUP_CQSIZE : 0
         if preferSingleIssuer {
             candidates.append(base | CURing_SETUP_SINGLE_ISSUER | CURing_SETUP_DEFER_TASKRUN | CURing_SETUP_SUBMIT_ALL)
-            candidates.append(base | CURing_SETUP_SINGLE_ISSUER | CURing_SETUP_SUBMIT_ALL)
+            candidates.append(base | CURing_SETUP_SINGLE_ISSUER | CURing_SETUP_COOP_TASKRUN | CURing_SETUP_SUBMIT_ALL)
         }
         candidates.append(base | CURing_SETUP_COOP_TASKRUN | CURing_SETUP_SUBMIT_ALL)
         candidates.append(base)
+        return candidates
+    }
+
+    /// Tries `candidates` in order (tests pass sets the kernel must reject to exercise the fallback).
+    init(entries: UInt32, completionEntries: UInt32?, candidates: [UInt32]) throws(Errno) {
+        ring = .allocate(capacity: 1)
+        cqeBatch = .allocate(capacity: Self.cqeBatchSize)
         var lastError = Errno.invalidArgument
         for flags in candidates {
             var params = io_uring_params()
             params.flags = flags
-            if let cq = completionEntries { params.cq_entries = max(cq, entries * 2) }
+            if flags & CURing_SETUP_CQSIZE != 0 { params.cq_entries = max(completionEntries ?? 0, entries * 2) }
             let r = io_uring_queue_init_params(entries, ring, &params)
             if r == 0 {
                 setupFlags = flags
+                #if DEBUG
+                owner = pthread_self()
+                #endif
                 return
             }
             lastError = Errno(rawValue: -r)
@@ -59,12 +91,16 @@ public struct Ring: ~Copyable {
 
     /// The ring's own file descriptor (for `msg_ring` targets and diagnostics).
     public var fileDescriptor: Int32 { ring.pointee.ring_fd }
+    /// Completion work runs only when the owner waits (`IORING_SETUP_DEFER_TASKRUN`, 6.1+).
     public var usesDeferredTaskRun: Bool { setupFlags & CURing_SETUP_DEFER_TASKRUN != 0 }
+    /// Only the creating thread may submit (`IORING_SETUP_SINGLE_ISSUER`, 6.0+).
+    public var usesSingleIssuer: Bool { setupFlags & CURing_SETUP_SINGLE_ISSUER != 0 }
 
     // MARK: Submission
 
     /// A fresh SQE, submitting pending ones first if the queue is full.
-    /// - Throws: `Errno` from the submit that was needed to make room.
+    /// - Throws: `Errno` from the submit that was needed to make room, or `EBUSY` when the kernel
+    ///   took none of them (the caller backs off until completions have been reaped).
     @inlinable
     public mutating func nextSQE() throws(Errno) -> UnsafeMutablePointer<io_uring_sqe> {
         if let sqe = io_uring_get_sqe(ring) { unsubmitted += 1; return sqe }
@@ -74,7 +110,12 @@ public struct Ring: ~Copyable {
         return sqe
     }
 
-    /// Submits every filled SQE; returns how many the kernel took.
+    /// Submits every filled SQE; returns how many the kernel consumed.
+    ///
+    /// `EINTR` is retried. `EBUSY` and `EAGAIN` (the kernel cannot take more right now: reap
+    /// completions first, or it could not allocate a request) return 0 without throwing: liburing
+    /// has already published the SQEs in the SQ ring and counts what to submit from the kernel's
+    /// head, so the next submit or wait hands the same SQEs over again, none lost and none doubled.
     /// The corresponding C function is `io_uring_submit`.
     @inlinable @discardableResult
     public mutating func submit() throws(Errno) -> Int {
@@ -95,6 +136,9 @@ public struct Ring: ~Copyable {
     /// (nil: no timeout). With DEFER_TASKRUN this is where completion work runs.
     /// The corresponding C functions are `io_uring_submit_and_wait(_timeout)`.
     public mutating func submitAndWait(minimum: Int = 1, timeoutNanos: Int64? = nil) throws(Errno) {
+        #if DEBUG
+        precondition(pthread_equal(owner, pthread_self()) != 0, "a Ring was waited on from a thread other than the one that created it")
+        #endif
         unsubmitted = 0
         while true {
             let r: Int32
@@ -176,10 +220,12 @@ public struct Ring: ~Copyable {
     }
 
     /// Multishot recvmsg (UDP) into provided buffers; each buffer starts with an
-    /// `io_uring_recvmsg_out` header laid out per `msghdr` (name length, control length).
-    public mutating func multishotRecvMsg(fd: Int32, msghdr: UnsafeMutablePointer<msghdr>, group: UInt16, userData: UserData, flags: SQEFlags = []) throws(Errno) {
+    /// `io_uring_recvmsg_out` header laid out per `msghdr` (name length, control length); parse
+    /// it with `RecvMsgOut`. `messageFlags` are recvmsg's (`MSG_TRUNC`: report a truncated
+    /// datagram's full length instead of the bytes kept).
+    public mutating func multishotRecvMsg(fd: Int32, msghdr: UnsafeMutablePointer<msghdr>, group: UInt16, messageFlags: Int32 = 0, userData: UserData, flags: SQEFlags = []) throws(Errno) {
         try prepared(userData, flags: flags.union(.bufferSelect)) {
-            io_uring_prep_recvmsg_multishot($0, fd, msghdr, 0)
+            io_uring_prep_recvmsg_multishot($0, fd, msghdr, UInt32(bitPattern: messageFlags))
             $0.pointee.buf_group = group
         }
     }

@@ -7,11 +7,17 @@ import URing
 /// A mutex-protected queue plus an eventfd the worker keeps a read armed on. The lock is this
 /// worker's alone (never one shared by all workers) and is only taken for cross-worker hand-offs,
 /// which are off the per-byte and per-datagram path. A post to a non-empty queue does not write
-/// the eventfd again: one wake-up drains everything queued.
+/// the eventfd again: one wake-up drains everything queued. Draining swaps the queue with the
+/// worker's own (empty, same capacity) array, so once both have grown to the busiest burst no
+/// post or drain allocates.
+///
+/// When the worker has exited the mailbox is closed: `post` refuses, so a sender that hands over
+/// something owned (a descriptor) keeps it and releases it itself.
 public final class Mailbox<Message: Sendable>: Sendable {
     struct State {
         var queue: [Message] = []
         var stopRequested = false
+        var closed = false
     }
     let state = Mutex(State())
     /// The eventfd the owning worker reads; written to wake it.
@@ -23,13 +29,17 @@ public final class Mailbox<Message: Sendable>: Sendable {
 
     deinit { Socket.close(eventFD) }
 
-    /// Queues `message` and wakes the worker if it was idle.
-    public func post(_ message: Message) {
-        let wake = state.withLock { s -> Bool in
+    /// Queues `message` and wakes the worker if it was idle. Returns false, dropping nothing the
+    /// caller still owns, when the worker has already exited.
+    @discardableResult
+    public func post(_ message: Message) -> Bool {
+        let (accepted, wake) = state.withLock { s -> (Bool, Bool) in
+            if s.closed { return (false, false) }
             s.queue.append(message)
-            return s.queue.count == 1
+            return (true, s.queue.count == 1)
         }
         if wake { signal() }
+        return accepted
     }
 
     /// Asks the worker to stop gracefully.
@@ -38,12 +48,21 @@ public final class Mailbox<Message: Sendable>: Sendable {
         signal()
     }
 
-    /// Takes everything queued (called by the owning worker after a wake-up).
-    func takeAll() -> (messages: [Message], stop: Bool) {
+    /// Moves everything queued into `inbox` (which must be empty) and says whether a stop was
+    /// requested. Called by the owning worker after a wake-up.
+    func drain(into inbox: inout [Message]) -> Bool {
         state.withLock { s in
-            let m = s.queue
-            s.queue.removeAll(keepingCapacity: true)
-            return (m, s.stopRequested)
+            swap(&s.queue, &inbox)
+            return s.stopRequested
+        }
+    }
+
+    /// Refuses further posts and moves what is still queued into `inbox`. Called by the owning
+    /// worker once it is drained and about to exit.
+    func close(into inbox: inout [Message]) {
+        state.withLock { s in
+            s.closed = true
+            swap(&s.queue, &inbox)
         }
     }
 

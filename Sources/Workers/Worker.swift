@@ -9,6 +9,8 @@ import URing
 public protocol WorkerHandler: AnyObject {
     associatedtype Message: Sendable
     /// The ring exists and the thread is pinned: create sockets, buffer rings, submit the first ops.
+    /// If it throws, the worker still calls `beginStop`, reaps until `isDrained` and calls
+    /// `finish`, so whatever was opened or submitted before the failure is released the usual way.
     func start(_ context: inout WorkerContext<Message>) throws(Errno)
     /// One completion of an op this handler submitted.
     func handle(_ completion: Completion, _ context: inout WorkerContext<Message>)
@@ -16,8 +18,9 @@ public protocol WorkerHandler: AnyObject {
     func receive(_ message: Message, _ context: inout WorkerContext<Message>)
     /// Called every `WorkerConfiguration.tickNanos` (timeouts, accounting).
     func tick(_ context: inout WorkerContext<Message>)
-    /// Graceful stop: cancel or close everything. Called once; then the worker keeps reaping
-    /// completions until `isDrained` is true and exits.
+    /// Graceful stop: cancel or close everything. Called once (also after a failed `start`); then
+    /// the worker keeps reaping completions until `isDrained` is true and exits. Messages may
+    /// still arrive after it (posted before the mailbox closed): release what they carry.
     func beginStop(_ context: inout WorkerContext<Message>)
     /// Every op this handler submitted has delivered its final completion.
     var isDrained: Bool { get }
@@ -51,7 +54,9 @@ public struct WorkerContext<Message: Sendable>: ~Copyable {
     public var workerCount: Int { mailboxes.count }
 
     /// Posts `message` to worker `index` (itself included: delivered on a later loop iteration).
-    public func post(_ message: Message, to index: Int) { mailboxes[index].post(message) }
+    /// False when that worker has already exited; the message was not queued.
+    @discardableResult
+    public func post(_ message: Message, to index: Int) -> Bool { mailboxes[index].post(message) }
 }
 
 /// Worker group settings.

@@ -18,6 +18,8 @@ public final class WorkerGroup<Handler: WorkerHandler>: @unchecked Sendable {
     private var threads: [pthread_t] = []
     private let startup = Mutex<(started: Int, failures: [Int: Errno])>((0, [:]))
     private let stateLock = Mutex(false) // stopped
+    /// Worker threads that have entered and not yet left their body (tests check it drops to 0).
+    let liveThreads = Atomic<Int>(0)
 
     /// - Parameter makeHandler: called on each worker's thread with its index; the handler stays
     ///   confined to that thread.
@@ -32,11 +34,19 @@ public final class WorkerGroup<Handler: WorkerHandler>: @unchecked Sendable {
         self.makeHandler = makeHandler
     }
 
-    /// Posts `message` to worker `index` from any thread.
-    public func post(_ message: Message, to index: Int) { mailboxes[index].post(message) }
+    /// Posts `message` to worker `index` from any thread. False when that worker has exited
+    /// (the message was not queued; whatever it would have handed over is still the caller's).
+    @discardableResult
+    public func post(_ message: Message, to index: Int) -> Bool { mailboxes[index].post(message) }
 
     /// Spawns the workers and waits until all have started.
+    ///
+    /// - Throws: the first failure by worker index (pinning, ring setup, the handler's `start`,
+    ///   arming the engine's ops), after every worker has stopped and been joined: a worker whose
+    ///   handler failed has already been taken through `beginStop`, drained and `finish`ed.
+    ///   Call once, from the control thread.
     public func start() throws(Errno) {
+        precondition(threads.isEmpty && !stateLock.withLock { $0 }, "WorkerGroup.start() called twice or after stop()")
         for i in 0..<count {
             let box = Unmanaged.passRetained(WorkerBox(group: self, index: i))
             var thread = pthread_t()
@@ -52,7 +62,7 @@ public final class WorkerGroup<Handler: WorkerHandler>: @unchecked Sendable {
             }
             threads.append(thread)
         }
-        // Wait for every worker to report (bounded: a ring setup cannot block).
+        // Wait for every worker to report (as bounded as the handlers' `start`).
         while true {
             let (started, failures) = startup.withLock { ($0.started, $0.failures) }
             if let first = failures.sorted(by: { $0.key < $1.key }).first {
@@ -64,7 +74,7 @@ public final class WorkerGroup<Handler: WorkerHandler>: @unchecked Sendable {
         }
     }
 
-    /// Stops every worker gracefully and joins them. Idempotent.
+    /// Stops every worker gracefully and joins them. Idempotent; never call it from a worker.
     public func stop() {
         let already = stateLock.withLock { s -> Bool in defer { s = true }; return s }
         if already { return }
@@ -80,10 +90,12 @@ public final class WorkerGroup<Handler: WorkerHandler>: @unchecked Sendable {
     }
 
     fileprivate func runWorker(index: Int) {
+        liveThreads.add(1, ordering: .relaxed)
+        defer { liveThreads.subtract(1, ordering: .releasing) }
         if let cpu = cpus[index] {
             do { try CPUSet.pinCurrentThread(to: cpu) } catch { reportStarted(index, failure: error); return }
         }
-        var ring: Ring
+        let ring: Ring
         do {
             ring = try Ring(entries: configuration.ringEntries, completionEntries: configuration.completionEntries)
         } catch {
@@ -93,20 +105,27 @@ public final class WorkerGroup<Handler: WorkerHandler>: @unchecked Sendable {
         var context = WorkerContext<Message>(ring: ring, index: index, cpu: cpus[index], mailboxes: mailboxes)
         context.now = monotonicNanos()
         let handler = makeHandler(index)
-        let mailbox = mailboxes[index]
-        var loop = WorkerLoop(tickNanos: configuration.tickNanos)
+        var loop = WorkerLoop(handler: handler, mailbox: mailboxes[index], tickNanos: configuration.tickNanos)
+        var failure: Errno?
         do {
-            try loop.armMailbox(&context, mailbox)
-            try loop.armTick(&context)
             try handler.start(&context)
+            try loop.armMailbox(&context)
+            try loop.armTick(&context)
             try context.ring.submit()
         } catch {
-            reportStarted(index, failure: error)
-            loop.abandon(&context)
+            failure = error
+        }
+        if let failure {
+            // The handler may have opened descriptors and submitted ops before it failed: take it
+            // through the same stop as a graceful one (its final completions release everything)
+            // and only then report, so `start()` throws with nothing of this worker left behind.
+            loop.beginStopping(&context)
+            loop.run(&context)
+            reportStarted(index, failure: failure)
             return
         }
         reportStarted(index, failure: nil)
-        loop.run(handler: handler, mailbox: mailbox, context: &context)
+        loop.run(&context)
     }
 }
 
@@ -121,18 +140,34 @@ private final class WorkerBox<Handler: WorkerHandler>: WorkerRunnable {
 
 /// The completion loop of one worker. Engine ops (mailbox wake-ups, ticks) are handled here;
 /// everything else goes to the handler. Nothing here allocates per completion.
-struct WorkerLoop: ~Copyable {
+///
+/// Engine ops are (re-)armed at the top of each iteration rather than from inside dispatch, so a
+/// submission that fails (a full SQ whose submit the kernel refused with EBUSY) is retried on the
+/// next iteration instead of leaving the worker deaf to its mailbox, which would hang `stop()`.
+/// The loop exits only when the handler is drained, no engine op is in flight and the mailbox,
+/// now closed, holds nothing more to deliver.
+struct WorkerLoop<Handler: WorkerHandler>: ~Copyable {
+    typealias Message = Handler.Message
+    let handler: Handler
+    let mailbox: Mailbox<Message>
     let tickNanos: UInt64
     let counter: UnsafeMutableRawBufferPointer = .allocate(byteCount: 8, alignment: 8)
     let tickSpec: UnsafeMutablePointer<KernelTimespec> = .allocate(capacity: 1)
     let completions: UnsafeMutableBufferPointer<Completion> = .allocate(capacity: 256)
+    /// Messages taken from the mailbox; swapped with its queue so neither side reallocates.
+    var inbox: [Message] = []
     var mailboxArmed = false
     var tickArmed = false
     var stopping = false
+    var mailboxCancelRequested = false
+    var tickCancelRequested = false
 
-    init(tickNanos: UInt64) {
+    init(handler: Handler, mailbox: Mailbox<Message>, tickNanos: UInt64) {
+        self.handler = handler
+        self.mailbox = mailbox
         self.tickNanos = tickNanos
         tickSpec.pointee = KernelTimespec(tv_sec: Int64(tickNanos / 1_000_000_000), tv_nsec: Int64(tickNanos % 1_000_000_000))
+        inbox.reserveCapacity(64)
     }
 
     deinit {
@@ -141,77 +176,85 @@ struct WorkerLoop: ~Copyable {
         completions.deallocate()
     }
 
-    mutating func armMailbox<M>(_ context: inout WorkerContext<M>, _ mailbox: Mailbox<M>) throws(Errno) {
+    mutating func armMailbox(_ context: inout WorkerContext<Message>) throws(Errno) {
         try context.ring.read(fd: mailbox.eventFD, into: counter, userData: UserData(op: WorkerOp.mailbox))
         mailboxArmed = true
     }
 
-    mutating func armTick<M>(_ context: inout WorkerContext<M>) throws(Errno) {
+    mutating func armTick(_ context: inout WorkerContext<Message>) throws(Errno) {
         guard tickNanos > 0 else { return }
         try context.ring.timeout(tickSpec, userData: UserData(op: WorkerOp.tick))
         tickArmed = true
     }
 
-    /// Startup failed after some ops were submitted: cancel and reap them so nothing the kernel
-    /// holds points at memory about to be freed.
-    mutating func abandon<M>(_ context: inout WorkerContext<M>) {
-        try? context.ring.cancel(fd: -1)
-        try? context.ring.cancel(UserData(op: WorkerOp.mailbox))
-        try? context.ring.cancel(UserData(op: WorkerOp.tick))
-        var spins = 0
-        while (mailboxArmed || tickArmed) && spins < 100 {
-            try? context.ring.submitAndWait(minimum: 1, timeoutNanos: 10_000_000)
-            let n = context.ring.reapCompletions(into: completions)
-            for i in 0..<n {
-                let c = completions[i]
-                if c.userData.op == WorkerOp.mailbox { mailboxArmed = false }
-                if c.userData.op == WorkerOp.tick { tickArmed = false }
-            }
-            spins += 1
-        }
+    /// Graceful stop: the handler cancels or closes its work; the engine's own ops are cancelled
+    /// (from the top of the loop, where a failed submission is retried).
+    mutating func beginStopping(_ context: inout WorkerContext<Message>) {
+        guard !stopping else { return }
+        stopping = true
+        handler.beginStop(&context)
     }
 
-    mutating func run<H: WorkerHandler>(handler: H, mailbox: Mailbox<H.Message>, context: inout WorkerContext<H.Message>) {
+    mutating func run(_ context: inout WorkerContext<Message>) {
         while true {
+            if stopping {
+                // The cancel's own completion is `.ignored`; the target's -ECANCELED (or its
+                // ordinary completion, if it won the race) clears the armed flag.
+                if mailboxArmed && !mailboxCancelRequested {
+                    mailboxCancelRequested = (try? context.ring.cancel(UserData(op: WorkerOp.mailbox))) != nil
+                }
+                if tickArmed && !tickCancelRequested {
+                    tickCancelRequested = (try? context.ring.cancel(UserData(op: WorkerOp.tick))) != nil
+                }
+                if handler.isDrained && !mailboxArmed && !tickArmed {
+                    // Messages that raced with the stop are still delivered (they may carry
+                    // descriptors); later posts are refused and stay with their senders.
+                    mailbox.close(into: &inbox)
+                    if inbox.isEmpty { break }
+                    deliverInbox(&context)
+                    continue
+                }
+            } else {
+                if !mailboxArmed { try? armMailbox(&context) }
+                if !tickArmed { try? armTick(&context) }
+            }
             do {
                 try context.ring.submitAndWait(minimum: 1)
             } catch {
                 // EBADF/EFAULT on our own ring would be a bug; anything else is transient.
-                precondition(error.rawValue != EBADF && error.rawValue != EFAULT, "io_uring_enter: \(error)")
+                precondition(error.rawValue != EBADF && error.rawValue != EFAULT, "io_uring_enter failed on the worker's own ring")
             }
             context.now = monotonicNanos()
             while true {
                 let n = context.ring.reapCompletions(into: completions)
                 if n == 0 { break }
-                for i in 0..<n { dispatch(completions[i], handler: handler, mailbox: mailbox, context: &context) }
+                for i in 0..<n { dispatch(completions[i], &context) }
             }
-            if stopping && handler.isDrained && !mailboxArmed && !tickArmed { break }
         }
         handler.finish(&context)
     }
 
-    mutating func dispatch<H: WorkerHandler>(_ c: Completion, handler: H, mailbox: Mailbox<H.Message>, context: inout WorkerContext<H.Message>) {
+    mutating func dispatch(_ c: Completion, _ context: inout WorkerContext<Message>) {
         switch c.userData.op {
         case 0:
             return
         case WorkerOp.mailbox:
             mailboxArmed = false
-            let (messages, stop) = mailbox.takeAll()
-            for m in messages { handler.receive(m, &context) }
-            if stop && !stopping {
-                stopping = true
-                handler.beginStop(&context)
-                if tickArmed { try? context.ring.cancel(UserData(op: WorkerOp.tick)) }
-            }
-            if !stopping { try? armMailbox(&context, mailbox) }
+            mailboxCancelRequested = false
+            let stop = mailbox.drain(into: &inbox)
+            deliverInbox(&context)
+            if stop { beginStopping(&context) }
         case WorkerOp.tick:
             tickArmed = false
-            if !stopping {
-                handler.tick(&context)
-                try? armTick(&context)
-            }
+            tickCancelRequested = false
+            if !stopping { handler.tick(&context) }
         default:
             handler.handle(c, &context)
         }
+    }
+
+    mutating func deliverInbox(_ context: inout WorkerContext<Message>) {
+        for m in inbox { handler.receive(m, &context) }
+        inbox.removeAll(keepingCapacity: true)
     }
 }
