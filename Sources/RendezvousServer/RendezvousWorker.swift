@@ -9,8 +9,9 @@ import Workers
 
 /// Messages between hbbs workers (and from the database thread to a worker).
 public enum HbbsMail: Sendable {
-    /// Write `bytes` (already framed for the sink's transport) on connection slot/generation.
-    case deliver(slot: UInt32, generation: UInt16, bytes: [UInt8])
+    /// Send `payload` (a serialised RendezvousMessage) on connection slot/generation, framed and
+    /// (for a secure connection) encrypted by the owning worker.
+    case deliver(slot: UInt32, generation: UInt16, payload: [UInt8])
     /// A RegisterPk that needed the database: the row, or nil (unknown ID); `failed` = DB error.
     case registerPkLoaded(RegisterPk, SocketAddress, PeerRecord?, failed: Bool)
     /// A PunchHoleRequest that needed the database, for the connection that sent it.
@@ -83,6 +84,10 @@ struct Connection {
     var outbox: [UInt8] = []
     var ending = false
     var closed = false
+    /// §4.5: set from accept until the first message (which may be the client's KeyExchange).
+    var handshake: SecureHandshake?
+    /// §4.5: the encrypted channel once the client answered the greeting.
+    var channel: SecureChannel?
 }
 
 /// One hbbs worker: a UDP socket and three listeners (all SO_REUSEPORT), its connections, and the
@@ -225,9 +230,9 @@ public final class RendezvousWorker: WorkerHandler {
 
     public func receive(_ message: HbbsMail, _ context: inout WorkerContext<HbbsMail>) {
         switch message {
-        case .deliver(let slot, let generation, let bytes):
+        case .deliver(let slot, let generation, let payload):
             let h = SlotTable<Connection>.Handle(index: slot, generation: generation)
-            enqueue(bytes, on: h, &context)
+            send(payload: payload, on: h, &context)
         case .registerPkLoaded(let m, let source, let record, let failed):
             if failed { return }
             let (result, persistence) = shared.core.completeRegisterPk(m, from: source, loaded: record, now: millis(context.now))
@@ -411,6 +416,13 @@ public final class RendezvousWorker: WorkerHandler {
             Socket.close(fd)
             return
         }
+        // §4.5: greet plain-TCP rendezvous connections with a signed ephemeral key, as Pro servers
+        // do; clients that do not use it skip one leading KeyExchange.
+        if port == .rendezvous, let serverKey = shared.core.settings.signingKey {
+            let handshake = SecureHandshake()
+            connections.withElement(h) { $0.handshake = handshake }
+            enqueue(MessageStream.encode(RendezvousMessage.keyExchange(handshake.greeting(signedBy: serverKey)), kind: .framed), on: h, &context)
+        }
         armRecv(h, &context)
     }
 
@@ -446,12 +458,29 @@ public final class RendezvousWorker: WorkerHandler {
         var replies: [UInt8] = []
         var upgraded: WebSocketUpgradeRequest?
         var peerClosed = false
+        var cryptoFailed = false
         inbound.removeAll(keepingCapacity: true)
         let failure: ProtocolError? = connections.withElement(h) { conn -> ProtocolError? in
             let result = Result { () throws(ProtocolError) in
                 try conn.stream.feed(data) { event in
                     switch event {
-                    case .message(let payload): inbound.append(try? RendezvousMessage(serializedBytes: payload))
+                    case .message(let payload):
+                        var message: RendezvousMessage?
+                        if conn.channel != nil {
+                            guard let plain = try? conn.channel!.open(payload) else { cryptoFailed = true; return .stop }
+                            message = try? RendezvousMessage(serializedBytes: plain)
+                        } else {
+                            message = try? RendezvousMessage(serializedBytes: payload)
+                        }
+                        if let handshake = conn.handshake {
+                            conn.handshake = nil
+                            if let message {
+                                do {
+                                    if let channel = try handshake.accept(message) { conn.channel = channel; return .continue }
+                                } catch { cryptoFailed = true; return .stop }
+                            }
+                        }
+                        inbound.append(message)
                     case .reply(let bytes): replies.append(contentsOf: bytes)
                     case .upgraded(let request): upgraded = request
                     case .nonBinary: break
@@ -470,6 +499,7 @@ public final class RendezvousWorker: WorkerHandler {
                 conn.deadline = context.now + HbbsLimits.messageTimeoutNanos
             }
         }
+        if cryptoFailed { shared.counters.count(.badFrame); close(h, &context); return }
         if failure != nil {
             if connections[h]?.stream.awaitingUpgrade == true {
                 shared.counters.count(.webSocketUpgradeFailed)
@@ -592,16 +622,26 @@ public final class RendezvousWorker: WorkerHandler {
     /// Lookup-and-remove of A's sink, then one message on it (§6).
     func deliver(_ message: RendezvousMessage, to key: SocketAddress, _ context: inout WorkerContext<HbbsMail>) {
         guard let sink = shared.sinks.take(key) else { return }
-        let bytes = MessageStream.encode(message, kind: sink.kind)
+        let payload = message.serializedBytes()
         if sink.worker == index {
-            enqueue(bytes, on: SlotTable<Connection>.Handle(index: sink.slot, generation: sink.generation), &context)
+            send(payload: payload, on: SlotTable<Connection>.Handle(index: sink.slot, generation: sink.generation), &context)
         } else {
-            context.post(.deliver(slot: sink.slot, generation: sink.generation, bytes: bytes), to: sink.worker)
+            context.post(.deliver(slot: sink.slot, generation: sink.generation, payload: payload), to: sink.worker)
         }
     }
 
     func reply(_ message: RendezvousMessage, on h: SlotTable<Connection>.Handle, _ conn: Connection, _ context: inout WorkerContext<HbbsMail>) {
-        enqueue(MessageStream.encode(message, kind: conn.stream.kind), on: h, &context)
+        send(payload: message.serializedBytes(), on: h, &context)
+    }
+
+    /// Frames a serialised message for the connection's transport, encrypting it first on a
+    /// secure connection (§4.5), and queues it.
+    func send(payload: [UInt8], on h: SlotTable<Connection>.Handle, _ context: inout WorkerContext<HbbsMail>) {
+        guard let conn = connections[h], !conn.closed else { return }
+        var body = payload
+        if conn.channel != nil { body = connections.withElement(h) { $0.channel!.seal(payload) } ?? payload }
+        guard let framed = try? body.withUnsafeBytes({ (p) throws(ProtocolError) in try MessageStream.encode(payload: p, kind: conn.stream.kind) }) else { return }
+        enqueue(framed, on: h, &context)
     }
 
     // MARK: Console (§9.1)

@@ -186,6 +186,30 @@ struct HbbsTests {
         #expect(u.request(.registerPeer(.init(id: "z")), to: server.port) != nil)
     }
 
+    @Test func secureTCPGreetingAndEncryptedExchange() throws {
+        let server = try start()
+        defer { server.stop() }
+        let serverKey = try Ed25519PublicKey(base64: key(server))
+        // §4.5: a plain-TCP connection on P is greeted with a signed ephemeral key.
+        let c = try TCPClient(port: server.port)
+        guard case .keyExchange(let greeting)? = c.receiveFrame() else { Issue.record("no greeting"); return }
+        #expect(greeting.keys.count == 1 && greeting.keys[0].count == 96)
+        let (reply, channel) = try SecureHandshake.clientReply(to: greeting, serverKey: serverKey)
+        c.send(.keyExchange(reply))
+        c.channel = channel
+        c.greetingSeen = true
+        c.sendSecure(.punchHoleRequest(.init(id: "999999999", licenceKey: "wrong")))
+        #expect(c.receiveMessage()?.serializedBytes() == hex("5a 02 18 03"))
+        // The NAT port and the WebSocket port never greet.
+        let nat = try TCPClient(port: server.port - 1)
+        nat.send(.testNatRequest(.init(serial: 0)))
+        #expect(nat.receiveFrame() == .testNatResponse(.init(port: Int32(nat.localPort))))
+        // A garbage KeyExchange reply closes the connection.
+        let bad = try TCPClient(port: server.port)
+        bad.send(.keyExchange(.init(keys: [[UInt8](repeating: 1, count: 32), [UInt8](repeating: 2, count: 48)])))
+        #expect(bad.closedByServer())
+    }
+
     @Test func onlineRequestOnAllTCPPorts() throws {
         let server = try start()
         defer { server.stop() }

@@ -127,15 +127,44 @@ final class TCPClient {
         }
         return (out, false)
     }
-    /// The next framed message within `seconds`.
+    /// Whether a leading KeyExchange (the §4.5 greeting) was already skipped, as clients do.
+    var greetingSeen = false
+    /// Set after the §4.5 handshake: frames are encrypted.
+    var channel: SecureChannel?
+
+    /// The next message, skipping one leading KeyExchange greeting as real clients do.
     func receiveMessage(within seconds: Double = 2) -> RendezvousMessage? {
+        guard let m = receiveFrame(within: seconds) else { return nil }
+        if !greetingSeen, case .keyExchange = m {
+            greetingSeen = true
+            return receiveFrame(within: seconds)
+        }
+        greetingSeen = true
+        return m
+    }
+
+    /// Sends `m` framed, encrypted once a channel exists.
+    func sendSecure(_ m: RendezvousMessage) {
+        var payload = m.serializedBytes()
+        if channel != nil { payload = channel!.seal(payload) }
+        write(try! FrameCodec.frame(payload))
+    }
+
+    /// The next framed message within `seconds`, decrypted when a channel exists.
+    func receiveFrame(within seconds: Double = 2) -> RendezvousMessage? {
+        guard var payload = receivePayload(within: seconds) else { return nil }
+        if channel != nil { guard let p = try? channel!.open(payload) else { return nil }; payload = p }
+        return try? RendezvousMessage(serializedBytes: payload)
+    }
+
+    func receivePayload(within seconds: Double = 2) -> [UInt8]? {
         let deadline = now() + seconds
         var decoder = FrameDecoder()
         var result: [UInt8]?
         if !pending.isEmpty {
             try? decoder.feed(pending) { result = Array($0); return .stop }
             pending = decoder.takeBuffered()
-            if let result { return try? RendezvousMessage(serializedBytes: result) }
+            if let result { return result }
         }
         while now() < deadline {
             let (bytes, eof) = read(upTo: 65_536, within: 0.1)
@@ -143,7 +172,7 @@ final class TCPClient {
                 try? decoder.feed(bytes) { result = Array($0); return .stop }
                 if let result {
                     pending = decoder.takeBuffered()
-                    return try? RendezvousMessage(serializedBytes: result)
+                    return result
                 }
             }
             if eof { return nil }
