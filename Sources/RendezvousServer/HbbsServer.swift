@@ -12,6 +12,7 @@ public final class HbbsServer {
     public let options: HbbsOptions
     public let shared: HbbsShared
     let group: WorkerGroup<RendezvousWorker>
+    let controlPlane: ControlPlane
 
     /// Everything that can fail before serving, with the message an operator needs.
     public enum StartupError: Error, CustomStringConvertible {
@@ -67,6 +68,7 @@ public final class HbbsServer {
         let console = RendezvousConsole(core: core, resolves: RendezvousWorker.resolves)
         let shared = HbbsShared(core: core, console: console, store: store, options: options)
         self.shared = shared
+        controlPlane = ControlPlane(options: options, relays: core.relays)
 
         var configuration = WorkerConfiguration()
         configuration.count = options.workers
@@ -87,11 +89,13 @@ public final class HbbsServer {
             let ports = "\(options.port) (UDP, TCP), \(options.port - 1), \(options.port + 2)"
             throw .listen("cannot start on ports \(ports): \(error)")
         }
+        controlPlane.start()
         Log.info("hbbs listening on UDP \(options.port), TCP \(options.port - 1), \(options.port), \(options.port + 2) with \(group.count) workers")
     }
 
     /// Stops the workers, then drains and closes the database.
     public func stop() {
+        controlPlane.stop()
         group.stop()
         shared.store?.close()
         Log.info("hbbs stopped")

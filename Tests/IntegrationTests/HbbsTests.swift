@@ -210,6 +210,21 @@ struct HbbsTests {
         #expect(bad.closedByServer())
     }
 
+    @Test func selfTestWatchdogProbesEverySecondAndExitsWithoutReplies() throws {
+        // 77: TEST_HBBS pointed at a socket that never answers: RegisterPeer "(:test_hbbs:)" every
+        // second, then exit status 1 after more than 12 s of silence.
+        let silent = try UDPClient()
+        let server = try ServerProcess("hbbs", arguments: ["--admin-console", "off"], environment: ["TEST_HBBS": "127.0.0.1:\(silent.port)"])
+        defer { server.stop() }
+        var probes = 0
+        let deadline = now() + 4
+        while now() < deadline {
+            if silent.receiveMessage(within: 0.5) == .registerPeer(.init(id: "(:test_hbbs:)")) { probes += 1 }
+        }
+        #expect((2...6).contains(probes), "\(probes) probes in 4 s")
+        #expect(server.exitStatus(within: 15) == 1)
+    }
+
     @Test func onlineRequestOnAllTCPPorts() throws {
         let server = try start()
         defer { server.stop() }
