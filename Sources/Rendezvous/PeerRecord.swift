@@ -27,6 +27,9 @@ public struct PeerRecord: Sendable, Equatable {
     /// Per-peer RegisterPk rate limit (§5.2.2 step 6).
     public var regPkCount: UInt32
     public var regPkTime: Millis?
+    /// Set while the peer is registered over a TCP/WebSocket connection (§5.9): B-bound messages go
+    /// there instead of UDP.
+    public var tcpRoute: TCPRoute?
 
     public init(socketAddr: SocketAddress = .unspecifiedV4, lastRegTime: Millis? = nil, guid: [UInt8] = [],
                 uuid: [UInt8] = [], pk: [UInt8] = [], ip: String = "", regPkCount: UInt32 = 0, regPkTime: Millis? = nil) {
@@ -40,6 +43,14 @@ public struct PeerRecord: Sendable, Equatable {
         guard let t = lastRegTime else { return false }
         return now &- t < RendezvousTiming.registrationTimeout && now >= t
     }
+}
+
+/// A connection on some worker: where a TCP-registered peer is reached (§5.9).
+public struct TCPRoute: Sendable, Equatable {
+    public var worker: Int
+    public var slot: UInt32
+    public var generation: UInt16
+    public init(worker: Int, slot: UInt32, generation: UInt16) { self.worker = worker; self.slot = slot; self.generation = generation }
 }
 
 /// "More than N whole seconds have passed" as upstream compares (`elapsed().as_secs() > N`).

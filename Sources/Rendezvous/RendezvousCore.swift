@@ -188,6 +188,35 @@ public final class RendezvousCore: Sendable {
         }
     }
 
+    // MARK: TCP registration (§5.9, beyond upstream OSS)
+
+    /// Marks `id` as reachable over `route` (after an accepted RegisterPk on that connection) and
+    /// refreshes its online time.
+    public func attachRoute(_ id: String, _ route: TCPRoute, now: Millis) {
+        registry.withPeer(id) { r in
+            guard r != nil else { return }
+            r!.tcpRoute = route
+            r!.lastRegTime = now
+        }
+    }
+
+    /// Any frame on a registration connection keeps the peer online.
+    public func refreshRoute(_ id: String, _ route: TCPRoute, now: Millis) {
+        registry.withPeer(id) { r in
+            guard r?.tcpRoute == route else { return }
+            r!.lastRegTime = now
+        }
+    }
+
+    /// The connection ended: the peer is reached over UDP again (and goes offline unless it
+    /// registers there).
+    public func detachRoute(_ id: String, _ route: TCPRoute) {
+        registry.withPeer(id) { r in
+            guard r?.tcpRoute == route else { return }
+            r!.tcpRoute = nil
+        }
+    }
+
     // MARK: Online status (§5.4.2)
 
     public func onlineStates(_ peers: [String], now: Millis) -> OnlineResponse {

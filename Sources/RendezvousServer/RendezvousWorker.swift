@@ -16,6 +16,8 @@ public enum HbbsMail: Sendable {
     case registerPkLoaded(RegisterPk, SocketAddress, PeerRecord?, failed: Bool)
     /// A PunchHoleRequest that needed the database, for the connection that sent it.
     case punchLoaded(slot: UInt32, generation: UInt16, PunchHoleRequest, PeerRecord?)
+    /// A RegisterPk over TCP/WebSocket (§5.9) that needed the database.
+    case tcpRegisterLoaded(slot: UInt32, generation: UInt16, RegisterPk, PeerRecord?, failed: Bool)
     /// B's answer whose `get_pk` needed the database.
     case answerLoaded(slot: UInt32, generation: UInt16, PeerAnswer, PeerRecord?)
 }
@@ -58,6 +60,10 @@ public enum HbbsLimits {
     /// UDP sends in flight per worker; past it replies are dropped and counted.
     public static let udpSendSlots = 2048
     public static let udpSendSlotSize = 1024
+    /// §5.9: the keep-alive announced to TCP-registered peers (seconds) and how often we send an
+    /// empty frame (well inside it, so the client never waits 1.5 × keep-alive).
+    public static let tcpRegistrationKeepAliveSeconds: Int32 = 30
+    public static let tcpRegistrationPingNanos: UInt64 = 10_000_000_000
     /// Pending outbound bytes per connection before it is closed as a slow reader.
     public static let maxOutboxBytes = 256 * 1024
 }
@@ -88,6 +94,9 @@ struct Connection {
     var handshake: SecureHandshake?
     /// §4.5: the encrypted channel once the client answered the greeting.
     var channel: SecureChannel?
+    /// §5.9: the peer registered over this connection, and when to send the next empty frame.
+    var registeredID: String?
+    var nextPing: UInt64 = 0
 }
 
 /// One hbbs worker: a UDP socket and three listeners (all SO_REUSEPORT), its connections, and the
@@ -196,9 +205,15 @@ public final class RendezvousWorker: WorkerHandler {
     public func tick(_ context: inout WorkerContext<HbbsMail>) {
         let now = context.now
         for h in connections.handles {
-            guard let c = connections[h], !c.closed, now >= c.deadline else { continue }
-            shared.counters.count(.readTimeout)
-            close(h, &context)
+            guard let c = connections[h], !c.closed else { continue }
+            if now >= c.deadline {
+                shared.counters.count(.readTimeout)
+                close(h, &context)
+            } else if c.registeredID != nil && now >= c.nextPing {
+                connections.withElement(h) { $0.nextPing = now + HbbsLimits.tcpRegistrationPingNanos }
+                // Empty frames travel in clear even on a secure connection (§4.5 step 3).
+                enqueue(c.stream.kind == .framed ? [0x00] : [0x82, 0x00], on: h, &context)
+            }
         }
     }
 
@@ -242,6 +257,12 @@ public final class RendezvousWorker: WorkerHandler {
             let h = SlotTable<Connection>.Handle(index: slot, generation: generation)
             guard let conn = connections[h], !conn.closed else { return }
             carryOutPunch(m, conn: conn, loaded: .some(record), &context)
+        case .tcpRegisterLoaded(let slot, let generation, let m, let record, let failed):
+            let h = SlotTable<Connection>.Handle(index: slot, generation: generation)
+            guard !failed, let conn = connections[h], !conn.closed else { return }
+            let (result, persistence) = shared.core.completeRegisterPk(m, from: conn.address, loaded: record, now: millis(context.now))
+            persist(persistence)
+            confirmTCPRegistration(m.id, result, h, conn, &context)
         case .answerLoaded(let slot, let generation, let answer, let record):
             let h = SlotTable<Connection>.Handle(index: slot, generation: generation)
             answerForA(answer, from: connections[h]?.address, record: record, &context)
@@ -514,6 +535,11 @@ public final class RendezvousWorker: WorkerHandler {
             guard let current = connections[h], !current.closed, !current.ending else { break }
             connections.withElement(h) { $0.deadline = context.now + HbbsLimits.messageTimeoutNanos }
             guard let message else { shared.counters.count(.badFrame); end(h, &context); return }
+            if let id = current.registeredID, case .none = message {
+                // §5.9: the client echoes our empty frames; any frame keeps the peer online.
+                shared.core.refreshRoute(id, route(h), now: millis(context.now))
+                continue
+            }
             if current.role == .nat {
                 handleNatPort(message, h, current, &context)
             } else {
@@ -545,7 +571,7 @@ public final class RendezvousWorker: WorkerHandler {
         case .requestRelay(let m):
             placeSink(h, conn)
             if let (to, forwarded) = shared.core.handleRequestRelay(m, from: conn.address, timeMicros: AddrMangle.currentTimeMicros()) {
-                sendDatagram(forwarded, to: to, &context)
+                sendToPeer(m.id, at: to, forwarded, &context)
             }
         case .relayResponse(let m):
             answer(.relayResponse(m), h, conn, &context)
@@ -562,7 +588,10 @@ public final class RendezvousWorker: WorkerHandler {
                 reply(.testNatResponse(TestNatResponse(port: Int32(conn.address.port), cu: cu)), on: h, conn, &context)
             }
             end(h, &context)
+        case .registerPk(let m) where !m.pk.isEmpty && !conn.sinkPlaced:
+            registerOverTCP(m, h, conn, &context)
         case .registerPk:
+            // A change-ID request (no pk): not supported, as upstream.
             if !conn.sinkPlaced { reply(.registerPkResponse(RegisterPkResponse(result: .notSupport)), on: h, conn, &context) }
             end(h, &context)
         case .onlineRequest(let m):
@@ -571,6 +600,49 @@ public final class RendezvousWorker: WorkerHandler {
             end(h, &context)
         default:
             end(h, &context)
+        }
+    }
+
+    /// B-bound messages go over B's registration connection when it has one (§5.9), else by UDP.
+    func sendToPeer(_ id: String, at address: SocketAddress, _ message: RendezvousMessage, _ context: inout WorkerContext<HbbsMail>) {
+        guard let route = shared.core.registry.peer(id)?.tcpRoute else {
+            sendDatagram(message, to: address, &context)
+            return
+        }
+        let payload = message.serializedBytes()
+        if route.worker == index {
+            send(payload: payload, on: SlotTable<Connection>.Handle(index: route.slot, generation: route.generation), &context)
+        } else {
+            context.post(.deliver(slot: route.slot, generation: route.generation, payload: payload), to: route.worker)
+        }
+    }
+
+    func route(_ h: SlotTable<Connection>.Handle) -> TCPRoute { TCPRoute(worker: index, slot: h.index, generation: h.generation) }
+
+    /// §5.9 (beyond upstream OSS): RegisterPk with a key over P or P+2 is checked as over UDP; on
+    /// OK the peer is online and reachable over this connection while it lives.
+    func registerOverTCP(_ m: RegisterPk, _ h: SlotTable<Connection>.Handle, _ conn: Connection, _ context: inout WorkerContext<HbbsMail>) {
+        shared.counters.registerPk.add()
+        switch shared.core.handleRegisterPk(m, from: conn.address, now: millis(context.now)) {
+        case .drop: end(h, &context)
+        case .reply(let result): confirmTCPRegistration(m.id, result, h, conn, &context)
+        case .decided(let result, let persistence):
+            persist(persistence)
+            confirmTCPRegistration(m.id, result, h, conn, &context)
+        case .needsDatabaseLookup:
+            lookUp(m.id) { record, failed in .tcpRegisterLoaded(slot: h.index, generation: h.generation, m, record, failed: failed) }
+        }
+    }
+
+    func confirmTCPRegistration(_ id: String, _ result: RegisterPkResponse.Result, _ h: SlotTable<Connection>.Handle, _ conn: Connection, _ context: inout WorkerContext<HbbsMail>) {
+        let ok = result == .ok
+        reply(.registerPkResponse(RegisterPkResponse(result: result, keepAlive: ok ? HbbsLimits.tcpRegistrationKeepAliveSeconds : 0)), on: h, conn, &context)
+        guard ok else { return }
+        if let old = conn.registeredID, old != id { shared.core.detachRoute(old, route(h)) }
+        shared.core.attachRoute(id, route(h), now: millis(context.now))
+        connections.withElement(h) { c in
+            c.registeredID = id
+            c.nextPing = context.now + HbbsLimits.tcpRegistrationPingNanos
         }
     }
 
@@ -587,7 +659,7 @@ public final class RendezvousWorker: WorkerHandler {
         case .fail(let failure):
             deliver(.punchHoleResponse(PunchHoleResponse(failure: failure)), to: conn.address.normalized, &context)
         case .sendToPeer(let to, let message):
-            sendDatagram(message, to: to, &context)
+            sendToPeer(m.id, at: to, message, &context)
         case .needsDatabaseLookup:
             guard let h = connections.handles.first(where: { connections[$0]?.fd == conn.fd }) else { return }
             lookUp(m.id) { record, _ in .punchLoaded(slot: h.index, generation: h.generation, m, record) }
@@ -713,6 +785,7 @@ public final class RendezvousWorker: WorkerHandler {
     func close(_ h: SlotTable<Connection>.Handle, _ context: inout WorkerContext<HbbsMail>) {
         guard let c = connections[h], !c.closed else { return }
         if c.sinkPlaced && !c.ending { shared.sinks.remove(c.address.normalized) }
+        if let id = c.registeredID { shared.core.detachRoute(id, route(h)) }
         connections.withElement(h) { $0.closed = true; $0.ending = true }
         // shutdown makes a pending receive complete (EOF) and ends the multishot.
         _ = Glibc.shutdown(c.fd, Int32(SHUT_RDWR))

@@ -164,9 +164,10 @@ struct HbbsTests {
         let nat = try TCPClient(port: server.port - 1)
         nat.send(.testNatRequest(.init(serial: 0)))
         #expect(nat.receiveMessage() == .testNatResponse(.init(port: Int32(nat.localPort))))
-        // 48: RegisterPk over TCP → NOT_SUPPORT.
+        // 48: RegisterPk over TCP without a key (the client's change-ID request) → NOT_SUPPORT.
+        // (With a key it is a TCP registration, a RingDesk extension: see tcpRegistration…)
         let r = try TCPClient(port: server.port)
-        r.send(.registerPk(.init(id: "123456789", uuid: [1], pk: Self.pk)))
+        r.send(.registerPk(.init(id: "123456789", uuid: [1], oldId: "987654321")))
         #expect(r.receiveMessage()?.serializedBytes() == hex("82 01 02 08 06"))
         #expect(r.closedByServer())
         // 51: KeyExchange / HealthCheck / RegisterPeer → closed, no reply.
@@ -223,6 +224,37 @@ struct HbbsTests {
         }
         #expect((2...6).contains(probes), "\(probes) probes in 4 s")
         #expect(server.exitStatus(within: 15) == 1)
+    }
+
+    @Test func tcpAndWebSocketRegistrationMakePeersReachable() throws {
+        let server = try start()
+        defer { server.stop() }
+        let k = key(server)
+        // §5.9: B registers over TCP P; OK with keep_alive; online; punched over that connection.
+        let b = try TCPClient(port: server.port, ip: "127.0.0.2")
+        b.send(.registerPk(.init(id: "123456789", uuid: [1, 2, 3, 4], pk: Self.pk)))
+        #expect(b.receiveMessage() == .registerPkResponse(.init(result: .ok, keepAlive: 30)))
+        let q = try TCPClient(port: server.port - 1)
+        q.send(.onlineRequest(.init(id: "me", peers: ["123456789"])))
+        #expect(q.receiveMessage() == .onlineResponse(.init(states: [0x80])))
+        let a = try TCPClient(port: server.port)
+        a.send(.punchHoleRequest(.init(id: "123456789", natType: .asymmetric, licenceKey: k)))
+        guard case .punchHole(let ph)? = b.receiveMessage() else { Issue.record("B got no PunchHole over TCP"); return }
+        #expect(AddrMangle.decode(ph.socketAddr) == SocketAddress("127.0.0.1:\(a.localPort)"))
+        // RequestRelay reaches B the same way.
+        let a2 = try TCPClient(port: server.port)
+        a2.send(.requestRelay(.init(id: "123456789", uuid: "U")))
+        guard case .requestRelay(let rr)? = b.receiveMessage() else { Issue.record("B got no RequestRelay over TCP"); return }
+        #expect(rr.uuid == "U")
+        // The server keeps the connection alive with empty frames (every 10 s).
+        let payload = b.receivePayload(within: 12)
+        #expect(payload == [], "expected an empty keep-alive frame")
+        b.write([0x00])
+        // WebSocket registration works too.
+        let ws = try WebSocketTestClient(port: server.port + 2, path: "/ws/id")
+        ws.sendBinary(RendezvousMessage.registerPk(.init(id: "222222222", uuid: [9], pk: Self.pk)).serializedBytes())
+        let reply = ws.receiveBinary().flatMap { try? RendezvousMessage(serializedBytes: $0) }
+        #expect(reply == .registerPkResponse(.init(result: .ok, keepAlive: 30)))
     }
 
     @Test func onlineRequestOnAllTCPPorts() throws {
