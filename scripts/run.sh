@@ -28,12 +28,13 @@ fi
 # Wait for the key the first start generates.
 for _ in $(seq 1 50); do [ -s id_ed25519.pub ] && break; sleep 0.1; done
 host=$(hostname -I 2>/dev/null | awk '{print $1}')
+[ -n "$host" ] || host="<this host's address>"
 cat <<INFO
 
 RingDesk is running (data in $data).
 In the RustDesk client, Settings → Network → ID/Relay server:
-  ID server:    ${host:-<this host's address>}
-  Relay server: ${host:-<this host's address>}
+  ID server:    $host
+  Relay server: $host
   Key:          $(cat id_ed25519.pub 2>/dev/null || echo '<see id_ed25519.pub>')
 Open these ports: UDP 21116; TCP 21115, 21116, 21117, 21118, 21119.
 Press Ctrl-C to stop.

@@ -18,8 +18,8 @@ public enum HbbsMail: Sendable {
     case punchLoaded(slot: UInt32, generation: UInt16, PunchHoleRequest, PeerRecord?)
     /// A RegisterPk over TCP/WebSocket (§5.9) that needed the database.
     case tcpRegisterLoaded(slot: UInt32, generation: UInt16, RegisterPk, PeerRecord?, failed: Bool)
-    /// B's answer whose `get_pk` needed the database.
-    case answerLoaded(slot: UInt32, generation: UInt16, PeerAnswer, PeerRecord?)
+    /// B's answer whose `get_pk` needed the database; `source` is B's connection address.
+    case answerLoaded(PeerAnswer, source: SocketAddress, PeerRecord?)
 }
 
 /// B's answers that carry a signed key (§5.3.3–5.3.5).
@@ -256,16 +256,15 @@ public final class RendezvousWorker: WorkerHandler {
         case .punchLoaded(let slot, let generation, let m, let record):
             let h = SlotTable<Connection>.Handle(index: slot, generation: generation)
             guard let conn = connections[h], !conn.closed else { return }
-            carryOutPunch(m, conn: conn, loaded: .some(record), &context)
+            carryOutPunch(m, h, conn, loaded: .some(record), &context)
         case .tcpRegisterLoaded(let slot, let generation, let m, let record, let failed):
             let h = SlotTable<Connection>.Handle(index: slot, generation: generation)
             guard !failed, let conn = connections[h], !conn.closed else { return }
             let (result, persistence) = shared.core.completeRegisterPk(m, from: conn.address, loaded: record, now: millis(context.now))
             persist(persistence)
             confirmTCPRegistration(m.id, result, h, conn, &context)
-        case .answerLoaded(let slot, let generation, let answer, let record):
-            let h = SlotTable<Connection>.Handle(index: slot, generation: generation)
-            answerForA(answer, from: connections[h]?.address, record: record, &context)
+        case .answerLoaded(let answer, let source, let record):
+            answerForA(answer, from: source, record: record, &context)
         }
     }
 
@@ -567,7 +566,7 @@ public final class RendezvousWorker: WorkerHandler {
         case .punchHoleRequest(let m):
             shared.counters.punchRequests.add()
             placeSink(h, conn)
-            carryOutPunch(m, conn: conn, loaded: nil, &context)
+            carryOutPunch(m, h, conn, loaded: nil, &context)
         case .requestRelay(let m):
             placeSink(h, conn)
             if let (to, forwarded) = shared.core.handleRequestRelay(m, from: conn.address, timeMicros: AddrMangle.currentTimeMicros()) {
@@ -652,7 +651,7 @@ public final class RendezvousWorker: WorkerHandler {
         connections.withElement(h) { $0.sinkPlaced = true }
     }
 
-    func carryOutPunch(_ m: PunchHoleRequest, conn: Connection, loaded: PeerRecord??, _ context: inout WorkerContext<HbbsMail>) {
+    func carryOutPunch(_ m: PunchHoleRequest, _ h: SlotTable<Connection>.Handle, _ conn: Connection, loaded: PeerRecord??, _ context: inout WorkerContext<HbbsMail>) {
         let decision = shared.core.handlePunchHoleRequest(m, from: conn.address, ws: conn.port == .webSocket, now: millis(context.now),
                                                          unixSeconds: Int64(time(nil)), loaded: loaded, timeMicros: AddrMangle.currentTimeMicros())
         switch decision {
@@ -661,7 +660,6 @@ public final class RendezvousWorker: WorkerHandler {
         case .sendToPeer(let to, let message):
             sendToPeer(m.id, at: to, message, &context)
         case .needsDatabaseLookup:
-            guard let h = connections.handles.first(where: { connections[$0]?.fd == conn.fd }) else { return }
             lookUp(m.id) { record, _ in .punchLoaded(slot: h.index, generation: h.generation, m, record) }
         }
     }
@@ -675,13 +673,10 @@ public final class RendezvousWorker: WorkerHandler {
         }
         // The connection ends now; its address travels with the lookup.
         let address = conn.address
-        lookUp(id) { record, _ in
-            .answerLoaded(slot: UInt32.max, generation: 0, a, record.map { var r = $0; r.socketAddr = address; return r })
-        }
+        lookUp(id) { record, _ in .answerLoaded(a, source: address, record) }
     }
 
-    func answerForA(_ a: PeerAnswer, from source: SocketAddress?, record: PeerRecord?, _ context: inout WorkerContext<HbbsMail>) {
-        let src = source ?? record?.socketAddr ?? .unspecifiedV4
+    func answerForA(_ a: PeerAnswer, from src: SocketAddress, record: PeerRecord?, _ context: inout WorkerContext<HbbsMail>) {
         let (target, message): (SocketAddress, RendezvousMessage)
         switch a {
         case .punchHoleSent(let m): (target, message) = shared.core.handlePunchHoleSent(m, from: src, record: record, timeMicros: AddrMangle.currentTimeMicros())
