@@ -126,6 +126,8 @@ public final class RendezvousWorker: WorkerHandler {
     var freeSendSlots: [Int32]
     var connections = SlotTable<Connection>(capacity: HbbsLimits.maxConnectionsPerWorker)
     var stopping = false
+    /// When the connection-limit warning may be logged again (at most every 10 s).
+    var nextLimitLog: UInt64 = 0
     /// Messages decoded from one read, processed after the stream is put back.
     var inbound: [RendezvousMessage?] = []
 
@@ -414,6 +416,9 @@ public final class RendezvousWorker: WorkerHandler {
         let fd = c.result
         if stopping { Socket.close(fd); return }
         guard let peerEndpoint = try? Socket.peerEndpoint(fd), let peer = SocketAddress(peerEndpoint) else { Socket.close(fd); return }
+        // Replies are small writes, some right after the greeting: Nagle would hold them for the
+        // client's delayed ACK.
+        try? Socket.setNoDelay(fd)
         let port = listeners[i].port
         let now = context.now
         var role = Connection.Role.rendezvous
@@ -433,6 +438,10 @@ public final class RendezvousWorker: WorkerHandler {
                               deadline: deadline)
         guard let h = connections.insert(conn) else {
             shared.counters.count(.connectionLimit)
+            if now >= nextLimitLog {
+                nextLimitLog = now + 10_000_000_000
+                Log.warn("worker \(index): \(HbbsLimits.maxConnectionsPerWorker) connections open; refusing new ones (\(shared.counters.value(.connectionLimit)) refused so far)")
+            }
             Socket.close(fd)
             return
         }
