@@ -84,7 +84,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ServerConfigTests", dependencies: ["ServerConfig", "TestSupport"]),
         // End to end: spawns the built executables and speaks the wire protocol over loopback.
-        .testTarget(name: "IntegrationTests", dependencies: ["RustDeskProtocol", "hbbs"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["RustDeskProtocol", "URing", "hbbs"]),
         .testTarget(name: "PeerStoreTests", dependencies: ["PeerStore", "CSQLite", "TestSupport"]),
     ]
 )

@@ -1,6 +1,7 @@
 import Glibc
 import RustDeskProtocol
 import Testing
+import URing
 
 /// Helpers for end-to-end tests: real server processes, real sockets on 127.0.0.x.
 
@@ -42,8 +43,8 @@ func sockaddrIn(_ ip: String, _ port: UInt16) -> sockaddr_in {
 /// A UDP client bound to `ip` (any 127.x address).
 final class UDPClient {
     let fd: Int32
-    init(ip: String = "127.0.0.1") throws {
-        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    init(ip: String = "127.0.0.1", namespace: TestNetwork? = nil) throws {
+        fd = try namespace.map { try $0.socket(type: Int32(SOCK_DGRAM.rawValue)) } ?? socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         var addr = sockaddrIn(ip, 0)
         let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard r == 0 else { throw TestError.failed("udp bind \(ip): errno \(errno)") }
@@ -56,7 +57,9 @@ final class UDPClient {
         _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         return UInt16(bigEndian: a.sin_port)
     }
-    func send(_ bytes: [UInt8], to port: UInt16, ip: String = "127.0.0.1") {
+    var server = "127.0.0.1"
+    func send(_ bytes: [UInt8], to port: UInt16, ip: String? = nil) {
+        let ip = ip ?? server
         var addr = sockaddrIn(ip, port)
         _ = bytes.withUnsafeBytes { b in
             withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, b.baseAddress, b.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
@@ -95,8 +98,8 @@ func now() -> Double {
 final class TCPClient {
     let fd: Int32
     var pending: [UInt8] = []
-    init(port: UInt16, ip: String = "127.0.0.1", server: String = "127.0.0.1", localPort: UInt16 = 0) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    init(port: UInt16, ip: String = "127.0.0.1", server: String = "127.0.0.1", localPort: UInt16 = 0, namespace: TestNetwork? = nil) throws {
+        fd = try namespace.map { try $0.socket(type: Int32(SOCK_STREAM.rawValue)) } ?? socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
         var local = sockaddrIn(ip, localPort)
@@ -205,15 +208,19 @@ final class ServerProcess {
     let port: UInt16
     let logPath: String
 
-    /// Starts `binary` (hbbs/hbbr) with `arguments`; `-p <port>` and `-b 127.0.0.1` are added.
-    init(_ binary: String, arguments: [String] = [], environment: [String: String] = [:], directory: String? = nil, port: UInt16? = nil) throws {
+    /// Starts `binary` (hbbs/hbbr) with `arguments`; `-p <port>` and `-b <bind>` are added. With a
+    /// `network`, the server runs inside its server namespace and binds the server address there.
+    init(_ binary: String, arguments: [String] = [], environment: [String: String] = [:], directory: String? = nil,
+         port: UInt16? = nil, network: TestNetwork? = nil) throws {
         self.directory = directory ?? makeTempDirectory()
         self.port = port ?? Self.freePortBase()
         logPath = self.directory + "/server.log"
-        var env = ["TEST_HBBS": "no", "RUST_LOG": "debug", "PATH": "/usr/bin:/bin"]
+        var env = ["TEST_HBBS": "no", "RUST_LOG": "debug", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
         for (k, v) in environment { env[k] = v }
         // env -C: start in the server's own directory without changing this process's cwd.
-        let args = ["/usr/bin/env", "-C", self.directory, productsDirectory + "/" + binary, "-p", String(self.port), "-b", "127.0.0.1"] + arguments
+        let prefix = network.map { ["ip", "netns", "exec", $0.serverNamespace] } ?? []
+        let bind = network?.serverAddress ?? "127.0.0.1"
+        let args = ["/usr/bin/env", "-C", self.directory] + prefix + [productsDirectory + "/" + binary, "-p", String(self.port), "-b", bind] + arguments
         var fileActions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fileActions)
         posix_spawn_file_actions_addopen(&fileActions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -289,5 +296,55 @@ final class ServerProcess {
         var buf = [UInt8](repeating: 0, count: 4096)
         while true { let n = fread(&buf, 1, 4096, f); if n == 0 { break }; out += buf[..<n] }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Two network namespaces made by the test: the server's and the clients', joined by a veth pair
+/// on a private /29 (server .1, clients .2–.6), so servers see non-loopback client addresses.
+/// Nothing leaves the namespaces; they are deleted when the value goes away.
+final class TestNetwork {
+    let serverNamespace: String
+    let clientNamespace: String
+    let prefix: String
+    var serverAddress: String { prefix + "1" }
+    /// Client source addresses available in the client namespace.
+    var clientAddresses: [String] { (2...6).map { prefix + String($0) } }
+
+    /// nil when namespaces cannot be made here (not root, no `ip`): callers skip with the reason.
+    static func make() -> (TestNetwork?, String) {
+        guard getuid() == 0 else { return (nil, "network namespaces need root") }
+        guard access("/usr/sbin/ip", X_OK) == 0 || access("/sbin/ip", X_OK) == 0 else { return (nil, "iproute2 (`ip`) is not installed") }
+        let n = TestNetwork()
+        return n.setUp() ? (n, "") : (nil, "could not create network namespaces (ip netns add failed)")
+    }
+
+    private init() {
+        let tag = String(UInt32.random(in: 0..<UInt32.max), radix: 36)
+        serverNamespace = "rds-" + tag
+        clientNamespace = "rdc-" + tag
+        prefix = "10.213.\(Int.random(in: 0...31) * 8)."
+    }
+
+    private func setUp() -> Bool {
+        let vs = "vs" + serverNamespace.dropFirst(4), vc = "vc" + clientNamespace.dropFirst(4)
+        var commands = [
+            "ip netns add \(serverNamespace)", "ip netns add \(clientNamespace)",
+            "ip -n \(serverNamespace) link set lo up", "ip -n \(clientNamespace) link set lo up",
+            "ip link add \(vs) type veth peer name \(vc)",
+            "ip link set \(vs) netns \(serverNamespace)", "ip link set \(vc) netns \(clientNamespace)",
+            "ip -n \(serverNamespace) addr add \(prefix)1/29 dev \(vs)",
+        ]
+        for a in clientAddresses { commands.append("ip -n \(clientNamespace) addr add \(a)/29 dev \(vc)") }
+        commands += ["ip -n \(serverNamespace) link set \(vs) up", "ip -n \(clientNamespace) link set \(vc) up"]
+        for c in commands where system(c + " 2>/dev/null") != 0 { return false }
+        return true
+    }
+
+    deinit {
+        _ = system("ip netns del \(serverNamespace) 2>/dev/null; ip netns del \(clientNamespace) 2>/dev/null")
+    }
+
+    func socket(type: Int32) throws -> Int32 {
+        try NetworkNamespace.socket(inNamespaceAt: "/var/run/netns/" + clientNamespace, domain: AF_INET, type: type)
     }
 }

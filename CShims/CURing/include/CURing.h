@@ -73,6 +73,10 @@ static const unsigned int CURing_SPLICE_F_MORE = 4;     // SPLICE_F_MORE
 // Returns the descriptor (EFD_CLOEXEC | EFD_NONBLOCK) or -errno.
 int CURing_eventfd(void);
 
+// MARK: Network namespaces. setns(2) and CLONE_NEWNET need _GNU_SOURCE. Moves the calling
+// thread into the network namespace `fd` refers to; returns 0 or -errno.
+int CURing_setns_net(int fd);
+
 // MARK: Socket options Swift's Glibc does not surface as plain constants on every libc version.
 static const int CURing_SO_REUSEPORT = SO_REUSEPORT;
 static const int CURing_IPV6_V6ONLY = IPV6_V6ONLY;
