@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "rustdesk-utils", targets: ["rustdesk-utils"]),
         .executable(name: "hbbs", targets: ["hbbs"]),
+        .executable(name: "engine-bench", targets: ["engine-bench"]),
         .library(name: "RustDeskProtocol", targets: ["RustDeskProtocol"]),
         .library(name: "URing", targets: ["URing"]),
         .library(name: "ProtocolFuzzing", targets: ["ProtocolFuzzing"]),
@@ -67,6 +68,12 @@ let package = Package(
         // rustdesk-utils: genkeypair / validatekeypair / doctor (§11.4). Logic lives in the library.
         .target(name: "RustDeskUtils", dependencies: ["RustDeskProtocol", "URing"]),
         .executableTarget(name: "rustdesk-utils", dependencies: ["RustDeskUtils"]),
+
+        // Engine benchmarks (docs/PERFORMANCE.md, "Engine and servers"): the io_uring UDP loop
+        // against recvmmsg/sendmmsg, the splice and buffered pumps against a direct connection.
+        .executableTarget(name: "engine-bench", dependencies: ["Workers", "URing", "CMmsg"]),
+        // recvmmsg/sendmmsg (behind _GNU_SOURCE) for engine-bench's baseline server and clients.
+        .target(name: "CMmsg", path: "CShims/CMmsg"),
 
         .testTarget(
             name: "RustDeskProtocolTests",
