@@ -71,7 +71,7 @@ let package = Package(
 
         // Engine benchmarks (docs/PERFORMANCE.md, "Engine and servers"): the io_uring UDP loop
         // against recvmmsg/sendmmsg, the splice and buffered pumps against a direct connection.
-        .executableTarget(name: "engine-bench", dependencies: ["Workers", "URing", "CMmsg"]),
+        .executableTarget(name: "engine-bench", dependencies: ["Workers", "URing", "CMmsg", "Rendezvous", "RustDeskProtocol"]),
         // recvmmsg/sendmmsg (behind _GNU_SOURCE) for engine-bench's baseline server and clients.
         .target(name: "CMmsg", path: "CShims/CMmsg"),
 

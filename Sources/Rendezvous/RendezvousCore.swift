@@ -36,6 +36,9 @@ public final class RendezvousCore: Sendable {
     public let punchLog = PunchRequestLog()
     public let relays: RelaySelector
     let serialAndServers: Mutex<(serial: Int32, servers: [String])>
+    /// The serial again, lock-free: every RegisterPeer compares against it, and a lock there would
+    /// be shared by all workers on the hot path.
+    let currentSerial: Atomic<Int32>
     let alwaysUseRelayFlag: Atomic<Bool>
 
     public init(settings: RendezvousSettings, relays: RelaySelector = .init(), serial: Int32 = 0,
@@ -44,6 +47,7 @@ public final class RendezvousCore: Sendable {
         self.relays = relays
         ipBlocker = IPBlocker(limits: settings.ipLimits)
         serialAndServers = Mutex((serial, rendezvousServers))
+        currentSerial = Atomic(serial)
         alwaysUseRelayFlag = Atomic(alwaysUseRelay)
     }
 
@@ -52,11 +56,13 @@ public final class RendezvousCore: Sendable {
         set { alwaysUseRelayFlag.store(newValue, ordering: .relaxed) }
     }
 
-    public var serial: Int32 { serialAndServers.withLock { $0.serial } }
+    public var serial: Int32 { currentSerial.load(ordering: .relaxed) }
 
     /// The ConfigUpdate a client with `clientSerial` should get, if the server's serial is newer.
+    /// Lock-free in the common case (clients send ≥ 3, the default serial is 0).
     public func configUpdate(forClientSerial clientSerial: Int32) -> ConfigUpdate? {
-        serialAndServers.withLock { s in s.serial > clientSerial ? ConfigUpdate(serial: s.serial, rendezvousServers: s.servers) : nil }
+        guard currentSerial.load(ordering: .relaxed) > clientSerial else { return nil }
+        return serialAndServers.withLock { s in s.serial > clientSerial ? ConfigUpdate(serial: s.serial, rendezvousServers: s.servers) : nil }
     }
 
     // MARK: UDP registration (§5.2)
@@ -171,8 +177,10 @@ public final class RendezvousCore: Sendable {
 
     /// A random UUID v4 as 16 raw bytes.
     static func newGUID() -> [UInt8] {
+        // Two 64-bit draws (two getrandom calls), not sixteen.
         var g = SystemRandomNumberGenerator()
-        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) }
+        var words = (g.next(), g.next())
+        var bytes = withUnsafeBytes(of: &words) { Array($0) }
         bytes[6] = bytes[6] & 0x0F | 0x40
         bytes[8] = bytes[8] & 0x3F | 0x80
         return bytes
@@ -185,6 +193,7 @@ public final class RendezvousCore: Sendable {
             guard m.serial > s.serial else { return }
             s.serial = m.serial
             s.servers = m.rendezvousServers.filter { !$0.isEmpty && resolves($0) }
+            currentSerial.store(m.serial, ordering: .relaxed)
         }
     }
 

@@ -8,6 +8,10 @@ let usage = """
            engine-bench relay [--pairs P] [--bytes B] [--mode splice|buffered|direct|all] [--workers W]
                               [--buffer-size B] [--pipe-size B] [--pipes N] [--rounds R] [--timeout S] [--pin] [--json]
 
+           engine-bench registry [--peers N] [--json]
+
+    registry  N peers through hbbs's registration rules (RegisterPk, then RegisterPeer): heap bytes
+           per registered peer and ns per operation, single-threaded (default 1000000).
     udp    an io_uring UDP request/response server (multishot recvmsg, provided buffers, sendmsg from
            slots) and then a blocking recvmmsg/sendmmsg server (batch 64), each answering N requests
            from C client threads; server CPU seconds per million requests and the ratio.
@@ -119,6 +123,7 @@ do {
     switch arguments.count > 1 ? arguments[1] : "" {
     case "udp": clean = try runUDP(arguments.dropFirst(2))
     case "relay": clean = try runRelay(arguments.dropFirst(2))
+    case "registry": clean = try runRegistry(arguments.dropFirst(2))
     case "-h", "--help", "help":
         write(usage, to: 1)
         exit(0)
