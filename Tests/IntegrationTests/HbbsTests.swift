@@ -257,6 +257,51 @@ struct HbbsTests {
         #expect(reply == .registerPkResponse(.init(result: .ok, keepAlive: 30)))
     }
 
+    @Test func configUpdateFollowsRegisterPeerWhenTheServerSerialIsNewer() throws {
+        // 27: -s 5 → RegisterPeer{serial 3} gets the response, then ConfigUpdate{serial 5}.
+        let server = try start(["-s", "5", "-R", "a.example.com"])
+        defer { server.stop() }
+        let c = try UDPClient(ip: "127.0.0.2")
+        c.send(.registerPeer(.init(id: "123456789", serial: 3)), to: server.port)
+        #expect(c.receiveMessage()?.serializedBytes() == hex("3a 02 10 01"))
+        guard case .configureUpdate(let cu)? = c.receiveMessage() else { Issue.record("no ConfigUpdate"); return }
+        #expect(cu.serial == 5)
+        c.send(.registerPeer(.init(id: "123456789", serial: 5)), to: server.port)
+        #expect(c.receiveMessage() != nil)
+        #expect(c.receive(within: 0.5) == nil, "no ConfigUpdate when the client is current")
+    }
+
+    @Test func configUpdateIsAcceptedFromLoopbackOnly() throws {
+        // 28: ConfigUpdate{serial 9} from 127.0.0.1 raises the serial (observable through the next
+        // RegisterPeer with serial 3).
+        let server = try start()
+        defer { server.stop() }
+        let c = try UDPClient(ip: "127.0.0.1")
+        c.send(.configureUpdate(.init(serial: 9, rendezvousServers: ["localhost"])), to: server.port)
+        usleep(200_000)
+        c.send(.registerPeer(.init(id: "123456789", serial: 3)), to: server.port)
+        #expect(c.receiveMessage() != nil)
+        guard case .configureUpdate(let cu)? = c.receiveMessage() else { Issue.record("no ConfigUpdate after the loopback update"); return }
+        #expect(cu.serial == 9 && cu.rendezvousServers == ["localhost"])
+    }
+
+    @Test func answerForAClosedSinkIsDropped() throws {
+        // 47: A's connection closes before B answers → the answer is dropped, nothing breaks.
+        let server = try start()
+        defer { server.stop() }
+        let b = try UDPClient(ip: "127.0.0.2")
+        #expect(register(b, port: server.port) != nil)
+        var a: TCPClient? = try TCPClient(port: server.port)
+        a!.send(.punchHoleRequest(.init(id: "123456789", licenceKey: key(server))))
+        guard case .punchHole(let ph)? = b.receiveMessage() else { Issue.record("B got no PunchHole"); return }
+        a = nil
+        usleep(200_000)
+        let bTCP = try TCPClient(port: server.port, ip: "127.0.0.2")
+        bTCP.send(.punchHoleSent(.init(socketAddr: ph.socketAddr, id: "123456789", version: "1.4.0")))
+        #expect(bTCP.closedByServer())
+        #expect(b.request(.registerPeer(.init(id: "123456789")), to: server.port) != nil, "server still healthy")
+    }
+
     @Test func onlineRequestOnAllTCPPorts() throws {
         let server = try start()
         defer { server.stop() }
