@@ -176,15 +176,17 @@ final class ServerProcess {
     let port: UInt16
     let logPath: String
 
-    /// Starts `binary` (hbbs/hbbr) with `arguments`; `-p <port>` and `-b 127.0.0.1` are added.
-    init(_ binary: String, arguments: [String] = [], environment: [String: String] = [:], directory: String? = nil, port: UInt16? = nil) throws {
+    /// Starts `binary` (hbbs/hbbr) with `arguments`; `-p <port>` (unless `portFlag` is false: the
+    /// port then comes from the environment) and `-b 127.0.0.1` are added.
+    init(_ binary: String, arguments: [String] = [], environment: [String: String] = [:], directory: String? = nil, port: UInt16? = nil,
+         portFlag: Bool = true) throws {
         self.directory = directory ?? makeTempDirectory()
         self.port = port ?? Self.freePortBase()
         logPath = self.directory + "/server.log"
         var env = ["TEST_HBBS": "no", "RUST_LOG": "debug", "PATH": "/usr/bin:/bin"]
         for (k, v) in environment { env[k] = v }
         // env -C: start in the server's own directory without changing this process's cwd.
-        let args = ["/usr/bin/env", "-C", self.directory, productsDirectory + "/" + binary, "-p", String(self.port), "-b", "127.0.0.1"] + arguments
+        let args = ["/usr/bin/env", "-C", self.directory, productsDirectory + "/" + binary] + (portFlag ? ["-p", String(self.port)] : []) + ["-b", "127.0.0.1"] + arguments
         var fileActions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fileActions)
         posix_spawn_file_actions_addopen(&fileActions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -261,4 +263,59 @@ final class ServerProcess {
         while true { let n = fread(&buf, 1, 4096, f); if n == 0 { break }; out += buf[..<n] }
         return String(decoding: out, as: UTF8.self)
     }
+}
+
+/// A WebSocket client for tests: upgrade on any path, masked binary/text messages out, binary
+/// messages in (one decoder for the connection's life, so several messages per read are kept).
+final class WebSocketTestClient {
+    let tcp: TCPClient
+    var decoder = WebSocketFrameDecoder(configuration: .init(role: .client, maxFrameSize: 16 << 20, maxMessageSize: 16 << 20))
+    var received: [[UInt8]] = []
+
+    init(port: UInt16, path: String = "/ws/relay", headers: [String] = []) throws {
+        tcp = try TCPClient(port: port)
+        let request = "GET \(path) HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            + headers.map { $0 + "\r\n" }.joined() + "\r\n"
+        tcp.write(Array(request.utf8))
+        let deadline = now() + 3
+        var head: [UInt8] = []
+        while now() < deadline, !head.ends(with: Array("\r\n\r\n".utf8)) {
+            let (b, eof) = tcp.read(upTo: 1, within: 0.2)
+            head += b
+            if eof { break }
+        }
+        guard String(decoding: head, as: UTF8.self).hasPrefix("HTTP/1.1 101") else {
+            throw TestError.failed("no 101: \(String(decoding: head, as: UTF8.self))")
+        }
+    }
+
+    func send(opcode: UInt8, _ payload: [UInt8]) {
+        var frame: [UInt8] = []
+        try! WebSocketFrameEncoder.appendFrame(WebSocketOpcode(rawValue: opcode)!, fin: true, payload: payload, maskKey: WebSocketMaskKey(0x0102_0304), to: &frame)
+        tcp.write(frame)
+    }
+    func sendBinary(_ p: [UInt8]) { send(opcode: 2, p) }
+    func sendText(_ s: String) { send(opcode: 1, Array(s.utf8)) }
+
+    /// The next binary message within `seconds`.
+    func next(within seconds: Double = 2) -> [UInt8]? {
+        let deadline = now() + seconds
+        while received.isEmpty && now() < deadline {
+            let (bytes, eof) = tcp.read(upTo: 1 << 20, within: 0.05)
+            if !bytes.isEmpty, let messages = try? decoder.decode(bytes) {
+                for case .binary(let b) in messages { received.append(b) }
+            }
+            if eof { break }
+        }
+        return received.isEmpty ? nil : received.removeFirst()
+    }
+
+    /// `next(within:)`.
+    func receiveBinary(within seconds: Double = 2) -> [UInt8]? { next(within: seconds) }
+
+    func closedByServer(within seconds: Double) -> Bool { tcp.closedByServer(within: seconds) }
+}
+
+extension Array where Element == UInt8 {
+    func ends(with suffix: [UInt8]) -> Bool { count >= suffix.count && Array(self[(count - suffix.count)...]) == suffix }
 }
