@@ -553,10 +553,10 @@ public final class RelayWorker: WorkerHandler {
                 refuse(.blocklistedSession, "session of \(session.usageKey) ended: blocklisted", now)
                 endSession(h, &context)
                 return
-            case .limitChanged(let low):
-                session.setLowSpeed(low, now: now)
-            case .unchanged:
-                break
+            case .limitChanged, .unchanged:
+                // From the accounting's state rather than the verdict: the session may have
+                // started low (blacklisted at pairing) before the accounting's first look.
+                session.setLowSpeed(session.accounting.downgraded || session.accounting.blacklisted, now: now)
             }
             runtime.usage.set(session.usageKey, session.accounting.usage)
         }
