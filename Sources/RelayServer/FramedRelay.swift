@@ -25,7 +25,10 @@ final class FramedRelay {
     struct Side {
         let fd: Int32
         let kind: MessageStream.Kind
-        var stream: MessageStream
+        /// In a box of its own: feeding it mutates it in place while the handler appends to the
+        /// other side (a copy out of `sides` and back would copy a partial 16-MiB message on
+        /// every receive).
+        let decoder: StreamBox
         /// Receive target; owned, freed when the relay drains.
         let buffer: UnsafeMutableRawBufferPointer
         var receiving = false
@@ -43,8 +46,10 @@ final class FramedRelay {
     var endReported = false
     var closing = false
     private(set) var isDrained = false
-    /// Payloads decoded from one receive, forwarded after the stream is put back.
-    private var decoded: [[UInt8]] = []
+    final class StreamBox {
+        var stream: MessageStream
+        init(_ stream: MessageStream) { self.stream = stream }
+    }
 
     /// - Parameters:
     ///   - a, b: the halves: descriptor, transport and the stream that read their first message.
@@ -58,7 +63,7 @@ final class FramedRelay {
             var stream = half.stream
             if half.webSocket { stream.resumeDelivery() }
             else { stream = MessageStream(kind: .framed, maxMessageSize: FrameLimits.relayMaxFrameLength) }
-            return Side(fd: half.fd, kind: half.webSocket ? .webSocket : .framed, stream: stream,
+            return Side(fd: half.fd, kind: half.webSocket ? .webSocket : .framed, decoder: StreamBox(stream),
                         buffer: .allocate(byteCount: bufferSize, alignment: 64), maxChunk: bufferSize)
         }
         // What each half sent behind its first message, in order, before anything read later.
@@ -135,14 +140,13 @@ final class FramedRelay {
 
     /// Feeds received bytes to side `s`'s stream and queues what it yields.
     private func decode(_ s: Int, _ input: UnsafeMutableRawBufferPointer) {
-        var stream = sides[s].stream
+        let box = sides[s].decoder
         var replies: [UInt8] = []
         var peerClosed = false
-        decoded.removeAll(keepingCapacity: true)
         let result = Result { () throws(ProtocolError) in
-            try stream.feed(input) { event in
+            try box.stream.feed(input) { event in
                 switch event {
-                case .message(let payload): if !payload.isEmpty { decoded.append(Array(payload)) }
+                case .message(let payload): if !payload.isEmpty { appendMessage(payload, to: 1 - s) }
                 case .reply(let bytes): replies.append(contentsOf: bytes)
                 case .upgraded, .nonBinary: break
                 case .closed: peerClosed = true
@@ -150,8 +154,6 @@ final class FramedRelay {
                 return .continue
             }
         }
-        sides[s].stream = stream
-        for m in decoded { appendMessage(m, to: 1 - s) }
         if !replies.isEmpty { sides[s].outbox.append(replies) }
         if case .failure = result { fail(Errno(rawValue: EPROTO), s) }
         if peerClosed && end == nil { end = .completed }
@@ -163,7 +165,7 @@ final class FramedRelay {
     }
 
     /// Queues one message for side `d` in its transport's framing.
-    private func appendMessage(_ payload: [UInt8], to d: Int) {
+    private func appendMessage(_ payload: some Collection<UInt8>, to d: Int) {
         let kind = sides[d].kind
         sides[d].outbox.withQueue { queue in
             switch kind {

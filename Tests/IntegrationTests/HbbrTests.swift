@@ -181,6 +181,27 @@ struct HbbrTests {
         #expect(tcp.closedByServer(within: 3))
     }
 
+    @Test func webSocketRelayKeepsMessageBoundariesForLargeAndManyMessages() throws {
+        let server = try start()
+        defer { server.stop() }
+        let ws = try WebSocketTestClient(port: server.port + 2)
+        ws.sendBinary(RendezvousMessage.requestRelay(.init(id: "", uuid: "U-66-bulk")).serializedBytes())
+        usleep(100_000)
+        let tcp = try TCPClient(port: server.port)
+        tcp.write(relayFrame("U-66-bulk"))
+        let bytes = Pattern.shared.bytes
+        var sizes = (0..<60).map { 1 + ($0 * 7919) % 70_000 }
+        sizes.append(4 << 20)
+        for (i, size) in sizes.enumerated() {
+            let payload = size <= Pattern.maxSlice ? Array(bytes[i..<(i + size)]) : (0..<size).map { bytes[$0 % Pattern.shared.period] }
+            tcp.write(try FrameCodec.frame(payload))
+            guard ws.next(within: 10) == payload else { Issue.record("TCP→WS message \(i) (\(size) bytes) differs"); return }
+            ws.sendBinary(payload)
+            let framed = try FrameCodec.frame(payload)
+            guard tcp.readExactly(framed.count, within: 10) == framed else { Issue.record("WS→TCP message \(i) (\(size) bytes) differs"); return }
+        }
+    }
+
     // MARK: 67: blocklist
 
     @Test func blocklistedAddressesAreRefusedAtAccept() throws {

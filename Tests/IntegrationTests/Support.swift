@@ -300,12 +300,16 @@ final class WebSocketTestClient {
     /// The next binary message within `seconds`.
     func next(within seconds: Double = 2) -> [UInt8]? {
         let deadline = now() + seconds
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while received.isEmpty && now() < deadline {
-            let (bytes, eof) = tcp.read(upTo: 1 << 20, within: 0.05)
-            if !bytes.isEmpty, let messages = try? decoder.decode(bytes) {
+            // One recv per readable wake-up, decoded at once (no waiting for more bytes).
+            var p = pollfd(fd: tcp.fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 50) > 0 else { continue }
+            let n = buffer.withUnsafeMutableBytes { recv(tcp.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n == 0 { break }
+            if n > 0, let messages = try? decoder.decode(buffer[..<n]) {
                 for case .binary(let b) in messages { received.append(b) }
             }
-            if eof { break }
         }
         return received.isEmpty ? nil : received.removeFirst()
     }
