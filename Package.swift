@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "rustdesk-utils", targets: ["rustdesk-utils"]),
         .executable(name: "hbbs", targets: ["hbbs"]),
         .executable(name: "engine-bench", targets: ["engine-bench"]),
+        .executable(name: "hbbr", targets: ["hbbr"]),
         .library(name: "RustDeskProtocol", targets: ["RustDeskProtocol"]),
         .library(name: "URing", targets: ["URing"]),
         .library(name: "ProtocolFuzzing", targets: ["ProtocolFuzzing"]),
@@ -64,6 +65,9 @@ let package = Package(
         // hbbs on the engine: carries out Rendezvous's decisions on UDP P, TCP P, P-1 and P+2.
         .target(name: "RendezvousServer", dependencies: ["ServerKit", "Rendezvous", "RustDeskProtocol", "PeerStore", "ServerConfig", "URing", "Workers"]),
         .executableTarget(name: "hbbs", dependencies: ["RendezvousServer", "ServerKit", "ServerConfig", "RustDeskProtocol", "URing"]),
+        // hbbr on the engine: pairing across workers, splice/copy pumps and the message relay, limits.
+        .target(name: "RelayServer", dependencies: ["ServerKit", "Relay", "RustDeskProtocol", "ServerConfig", "URing", "Workers"]),
+        .executableTarget(name: "hbbr", dependencies: ["RelayServer", "ServerKit", "ServerConfig"]),
 
         // rustdesk-utils: genkeypair / validatekeypair / doctor (§11.4). Logic lives in the library.
         .target(name: "RustDeskUtils", dependencies: ["RustDeskProtocol", "URing"]),
@@ -91,7 +95,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ServerConfigTests", dependencies: ["ServerConfig", "TestSupport"]),
         // End to end: spawns the built executables and speaks the wire protocol over loopback.
-        .testTarget(name: "IntegrationTests", dependencies: ["RustDeskProtocol", "URing", "hbbs"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["RustDeskProtocol", "URing", "hbbs", "hbbr"]),
         .testTarget(name: "PeerStoreTests", dependencies: ["PeerStore", "CSQLite", "TestSupport"]),
     ]
 )

@@ -34,16 +34,10 @@ public final class HbbsServer {
 
         let key: ServerKey
         do {
-            key = try ServerKey.resolve(option: options.key, role: .rendezvousServer, directory: workingDirectory)
+            key = try ServerKey.resolveAndLog(option: options.key, role: .rendezvousServer, directory: workingDirectory)
         } catch {
             throw .key("\(error)")
         }
-        if key.enforcedLicenceKey.isEmpty {
-            Log.info("Key: none (any licence key is accepted)")
-        } else {
-            Log.info("Key: \(key.enforcedLicenceKey)")
-        }
-        if key.signingKey == nil { Log.warn("no signing key: peers' public keys will not be vouched for (pk fields empty)") }
 
         let store: PeerStore
         do {

@@ -84,10 +84,7 @@ struct Connection {
     var deadline: UInt64
     var sinkPlaced = false
     var recvArmed = false
-    var sending = false
-    /// Bytes being sent (kept alive until the send completes) and bytes queued after them.
-    var inflight: [UInt8] = []
-    var outbox: [UInt8] = []
+    var outbox = Outbox()
     var ending = false
     var closed = false
     /// §4.5: set from accept until the first message (which may be the client's KeyExchange).
@@ -735,45 +732,29 @@ public final class RendezvousWorker: WorkerHandler {
 
     func enqueue(_ bytes: [UInt8], on h: SlotTable<Connection>.Handle, _ context: inout WorkerContext<HbbsMail>) {
         guard let c = connections[h], !c.closed else { return }
-        if c.outbox.count + bytes.count > HbbsLimits.maxOutboxBytes { close(h, &context); return }
-        connections.withElement(h) { $0.outbox.append(contentsOf: bytes) }
+        if c.outbox.pendingCount + bytes.count > HbbsLimits.maxOutboxBytes { close(h, &context); return }
+        connections.withElement(h) { $0.outbox.append(bytes) }
         flush(h, &context)
     }
 
     func flush(_ h: SlotTable<Connection>.Handle, _ context: inout WorkerContext<HbbsMail>) {
-        guard var c = connections[h], !c.sending, !c.closed else { return }
+        guard let c = connections[h], !c.outbox.isSending, !c.closed else { return }
         if c.outbox.isEmpty {
             if c.ending { close(h, &context) }
             return
         }
-        swap(&c.inflight, &c.outbox)
-        c.outbox.removeAll(keepingCapacity: true)
-        c.sending = true
-        connections[h] = c
         let submitted: Bool = connections.withElement(h) { conn in
-            conn.inflight.withUnsafeBytes { bytes in
-                (try? context.ring.send(fd: conn.fd, from: bytes, userData: h.userData(op: Op.send))) != nil
-            }
+            let fd = conn.fd
+            return (try? conn.outbox.submit(fd: fd, ring: &context.ring, userData: h.userData(op: Op.send))) != nil
         } ?? false
-        if !submitted {
-            connections.withElement(h) { $0.sending = false }
-            close(h, &context)
-        }
+        if !submitted { close(h, &context) }
     }
 
     func handleSendCompleted(_ c: Completion, _ context: inout WorkerContext<HbbsMail>) {
         let h = SlotTable<Connection>.Handle(c.userData)
-        guard connections[h] != nil else { return }
-        connections.withElement(h) { conn in
-            conn.sending = false
-            if c.result > 0 && Int(c.result) < conn.inflight.count {
-                // Short send: the rest goes first.
-                conn.outbox = Array(conn.inflight[Int(c.result)...]) + conn.outbox
-            }
-            conn.inflight.removeAll(keepingCapacity: true)
-        }
-        if c.result < 0 { close(h, &context); return }
+        guard let sent = connections.withElement(h, { $0.outbox.completed(c.result) }) else { return }
         if connections[h]?.closed == true { finishIfDone(h, &context); return }
+        if !sent { close(h, &context); return }
         flush(h, &context)
     }
 
@@ -782,7 +763,7 @@ public final class RendezvousWorker: WorkerHandler {
         guard let c = connections[h], !c.ending, !c.closed else { return }
         if c.sinkPlaced { shared.sinks.remove(c.address.normalized) }
         connections.withElement(h) { $0.ending = true }
-        if !c.sending && c.outbox.isEmpty { close(h, &context) } else { flush(h, &context) }
+        if c.outbox.isEmpty { close(h, &context) } else { flush(h, &context) }
     }
 
     /// Closes at once: cancels the receive; the slot is freed when no op is in flight.
@@ -798,7 +779,7 @@ public final class RendezvousWorker: WorkerHandler {
     }
 
     func finishIfDone(_ h: SlotTable<Connection>.Handle, _ context: inout WorkerContext<HbbsMail>) {
-        guard let c = connections[h], c.closed, !c.recvArmed, !c.sending else { return }
+        guard let c = connections[h], c.closed, !c.recvArmed, !c.outbox.isSending else { return }
         Socket.close(c.fd)
         connections.remove(h)
     }

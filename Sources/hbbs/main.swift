@@ -5,16 +5,9 @@ import ServerKit
 
 // hbbs: parse options (flags > --config > .env > environment), start, wait for a stop signal.
 let version = "1.1.17-ringdesk"
-var environment: [String: String] = [:]
-var envp = environ
-while let entry = envp.pointee {
-    let s = String(cString: entry)
-    if let eq = s.firstIndex(of: "=") { environment[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
-    envp += 1
-}
+let environment = ProcessStartup.environment()
 Log.configure(environment["RUST_LOG"])
-var cwdBuffer = [CChar](repeating: 0, count: 4096)
-let cwd = getcwd(&cwdBuffer, cwdBuffer.count).map { String(cString: $0) } ?? "."
+let cwd = ProcessStartup.currentDirectory()
 
 let invocation: Invocation<HbbsOptions>
 do {

@@ -395,38 +395,3 @@ func hex(_ s: String) -> [UInt8] {
     while i < d.endIndex { let j = d.index(i, offsetBy: 2); out.append(UInt8(d[i..<j], radix: 16)!); i = j }
     return out
 }
-
-/// A minimal WebSocket client for tests: upgrade, masked frames out, frames in.
-final class WebSocketTestClient {
-    let tcp: TCPClient
-    init(port: UInt16, path: String, headers: [String] = []) throws {
-        tcp = try TCPClient(port: port)
-        let request = "GET \(path) HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n"
-        tcp.write(Array(request.utf8))
-        let deadline = now() + 3
-        var head: [UInt8] = []
-        while now() < deadline, !String(decoding: head, as: UTF8.self).contains("\r\n\r\n") {
-            head += tcp.read(upTo: 1, within: 0.2).bytes
-        }
-        guard String(decoding: head, as: UTF8.self).hasPrefix("HTTP/1.1 101") else { throw TestError.failed("no 101: \(String(decoding: head, as: UTF8.self))") }
-    }
-    func send(opcode: UInt8, _ payload: [UInt8]) {
-        var frame: [UInt8] = []
-        try! WebSocketFrameEncoder.appendFrame(WebSocketOpcode(rawValue: opcode)!, fin: true, payload: payload, maskKey: WebSocketMaskKey(0x01020304), to: &frame)
-        tcp.write(frame)
-    }
-    func sendBinary(_ p: [UInt8]) { send(opcode: 2, p) }
-    func sendText(_ s: String) { send(opcode: 1, Array(s.utf8)) }
-    func receiveBinary(within seconds: Double = 2) -> [UInt8]? {
-        var decoder = WebSocketFrameDecoder(configuration: .init(role: .client, maxFrameSize: 1 << 20, maxMessageSize: 1 << 20))
-        let deadline = now() + seconds
-        while now() < deadline {
-            let (bytes, eof) = tcp.read(upTo: 65_536, within: 0.1)
-            if let messages = try? decoder.decode(bytes) {
-                for m in messages { if case .binary(let b) = m { return b } }
-            }
-            if eof { return nil }
-        }
-        return nil
-    }
-}

@@ -208,10 +208,11 @@ final class ServerProcess {
     let port: UInt16
     let logPath: String
 
-    /// Starts `binary` (hbbs/hbbr) with `arguments`; `-p <port>` and `-b <bind>` are added. With a
-    /// `network`, the server runs inside its server namespace and binds the server address there.
+    /// Starts `binary` (hbbs/hbbr) with `arguments`; `-p <port>` (unless `portFlag` is false: the
+    /// port then comes from the environment) and `-b <bind>` are added. With a `network`, the
+    /// server runs inside its server namespace and binds the server address there.
     init(_ binary: String, arguments: [String] = [], environment: [String: String] = [:], directory: String? = nil,
-         port: UInt16? = nil, network: TestNetwork? = nil) throws {
+         port: UInt16? = nil, portFlag: Bool = true, network: TestNetwork? = nil) throws {
         self.directory = directory ?? makeTempDirectory()
         self.port = port ?? Self.freePortBase()
         logPath = self.directory + "/server.log"
@@ -220,7 +221,8 @@ final class ServerProcess {
         // env -C: start in the server's own directory without changing this process's cwd.
         let prefix = network.map { ["ip", "netns", "exec", $0.serverNamespace] } ?? []
         let bind = network?.serverAddress ?? "127.0.0.1"
-        let args = ["/usr/bin/env", "-C", self.directory] + prefix + [productsDirectory + "/" + binary, "-p", String(self.port), "-b", bind] + arguments
+        let args = ["/usr/bin/env", "-C", self.directory] + prefix + [productsDirectory + "/" + binary]
+            + (portFlag ? ["-p", String(self.port)] : []) + ["-b", bind] + arguments
         var fileActions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fileActions)
         posix_spawn_file_actions_addopen(&fileActions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -347,4 +349,63 @@ final class TestNetwork {
     func socket(type: Int32) throws -> Int32 {
         try NetworkNamespace.socket(inNamespaceAt: "/var/run/netns/" + clientNamespace, domain: AF_INET, type: type)
     }
+}
+
+/// A WebSocket client for tests: upgrade on any path, masked binary/text messages out, binary
+/// messages in (one decoder for the connection's life, so several messages per read are kept).
+final class WebSocketTestClient {
+    let tcp: TCPClient
+    var decoder = WebSocketFrameDecoder(configuration: .init(role: .client, maxFrameSize: 16 << 20, maxMessageSize: 16 << 20))
+    var received: [[UInt8]] = []
+
+    init(port: UInt16, path: String = "/ws/relay", headers: [String] = []) throws {
+        tcp = try TCPClient(port: port)
+        let request = "GET \(path) HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            + headers.map { $0 + "\r\n" }.joined() + "\r\n"
+        tcp.write(Array(request.utf8))
+        let deadline = now() + 3
+        var head: [UInt8] = []
+        while now() < deadline, !head.ends(with: Array("\r\n\r\n".utf8)) {
+            let (b, eof) = tcp.read(upTo: 1, within: 0.2)
+            head += b
+            if eof { break }
+        }
+        guard String(decoding: head, as: UTF8.self).hasPrefix("HTTP/1.1 101") else {
+            throw TestError.failed("no 101: \(String(decoding: head, as: UTF8.self))")
+        }
+    }
+
+    func send(opcode: UInt8, _ payload: [UInt8]) {
+        var frame: [UInt8] = []
+        try! WebSocketFrameEncoder.appendFrame(WebSocketOpcode(rawValue: opcode)!, fin: true, payload: payload, maskKey: WebSocketMaskKey(0x0102_0304), to: &frame)
+        tcp.write(frame)
+    }
+    func sendBinary(_ p: [UInt8]) { send(opcode: 2, p) }
+    func sendText(_ s: String) { send(opcode: 1, Array(s.utf8)) }
+
+    /// The next binary message within `seconds`.
+    func next(within seconds: Double = 2) -> [UInt8]? {
+        let deadline = now() + seconds
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while received.isEmpty && now() < deadline {
+            // One recv per readable wake-up, decoded at once (no waiting for more bytes).
+            var p = pollfd(fd: tcp.fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 50) > 0 else { continue }
+            let n = buffer.withUnsafeMutableBytes { recv(tcp.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n == 0 { break }
+            if n > 0, let messages = try? decoder.decode(buffer[..<n]) {
+                for case .binary(let b) in messages { received.append(b) }
+            }
+        }
+        return received.isEmpty ? nil : received.removeFirst()
+    }
+
+    /// `next(within:)`.
+    func receiveBinary(within seconds: Double = 2) -> [UInt8]? { next(within: seconds) }
+
+    func closedByServer(within seconds: Double) -> Bool { tcp.closedByServer(within: seconds) }
+}
+
+extension Array where Element == UInt8 {
+    func ends(with suffix: [UInt8]) -> Bool { count >= suffix.count && Array(self[(count - suffix.count)...]) == suffix }
 }

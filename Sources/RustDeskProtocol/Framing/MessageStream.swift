@@ -95,6 +95,13 @@ public struct MessageStream: Sendable {
         }
     }
 
+    /// WebSocket after `.stop`: deliver later messages to the handler again (hbbr, once a paired
+    /// half starts relaying; take what was held first with `takeHeldMessages()`). A framed stream
+    /// stays stopped: its raw bytes belong to the caller after `takeRawBytes()`.
+    public mutating func resumeDelivery() {
+        if kind == .webSocket { isStopped = false }
+    }
+
     /// TCP after `.stop`: the raw bytes that followed the last delivered frame.
     public mutating func takeRawBytes() -> [UInt8] { frames.takeBuffered() }
 
