@@ -68,7 +68,11 @@ public enum HbbsLimits {
     public static let maxOutboxBytes = 256 * 1024
 }
 
-enum PortKind: UInt8 { case rendezvous = 0, nat = 1, webSocket = 2 }
+enum PortKind: UInt8 {
+    case rendezvous = 0, nat = 1, webSocket = 2
+    /// `--admin-console unix:PATH`: the console on a Unix socket (worker 0 only).
+    case consoleSocket = 3
+}
 
 /// One accepted connection on P, P-1 or P+2.
 struct Connection {
@@ -123,6 +127,8 @@ public final class RendezvousWorker: WorkerHandler {
     var freeSendSlots: [Int32]
     var connections = SlotTable<Connection>(capacity: HbbsLimits.maxConnectionsPerWorker)
     var stopping = false
+    /// The console's Unix socket path, removed when the worker finishes.
+    var consoleSocketPath: String?
     /// When the connection-limit warning may be logged again (at most every 10 s).
     var nextLimitLog: UInt64 = 0
     /// Messages decoded from one read, processed after the stream is put back.
@@ -170,6 +176,11 @@ public final class RendezvousWorker: WorkerHandler {
             listeners.append((fd, kind))
             acceptArmed.append(false)
         }
+        if index == 0, case .unixSocket(let path) = o.adminConsole {
+            listeners.append((try Socket.unixListener(path: path), .consoleSocket))
+            acceptArmed.append(false)
+            consoleSocketPath = path
+        }
         udpBuffers = try ProvidedBufferRing(ring: &context.ring, group: 1, count: HbbsLimits.udpBufferCount, bufferSize: HbbsLimits.udpBufferSize)
         tcpBuffers = try ProvidedBufferRing(ring: &context.ring, group: 2, count: HbbsLimits.tcpBufferCount, bufferSize: HbbsLimits.tcpBufferSize)
         try armUDP(&context)
@@ -199,6 +210,7 @@ public final class RendezvousWorker: WorkerHandler {
         if udpFD >= 0 { Socket.close(udpFD) }
         for l in listeners { Socket.close(l.fd) }
         listeners = []
+        if let path = consoleSocketPath { Socket.unlink(path) }
     }
 
     public func tick(_ context: inout WorkerContext<HbbsMail>) {
@@ -412,15 +424,24 @@ public final class RendezvousWorker: WorkerHandler {
         guard c.result >= 0 else { return }
         let fd = c.result
         if stopping { Socket.close(fd); return }
-        guard let peerEndpoint = try? Socket.peerEndpoint(fd), let peer = SocketAddress(peerEndpoint) else { Socket.close(fd); return }
-        // Replies are small writes, some right after the greeting: Nagle would hold them for the
-        // client's delayed ACK.
-        try? Socket.setNoDelay(fd)
         let port = listeners[i].port
+        let peer: SocketAddress
+        if port == .consoleSocket {
+            peer = .unspecifiedV4 // a local user of the socket: no IP address
+        } else {
+            guard let peerEndpoint = try? Socket.peerEndpoint(fd), let p = SocketAddress(peerEndpoint) else { Socket.close(fd); return }
+            peer = p
+            // Replies are small writes, some right after the greeting: Nagle would hold them for
+            // the client's delayed ACK.
+            try? Socket.setNoDelay(fd)
+        }
         let now = context.now
         var role = Connection.Role.rendezvous
         var deadline = now + HbbsLimits.messageTimeoutNanos
-        if port == .nat {
+        if port == .consoleSocket {
+            role = .console
+            deadline = now + HbbsLimits.consoleTimeoutNanos
+        } else if port == .nat {
             if peer.ip.isLoopback, case .port = shared.options.adminConsole {
                 role = .console
                 deadline = now + HbbsLimits.consoleTimeoutNanos

@@ -415,32 +415,7 @@ struct HbbrTests {
         return eof ? String(decoding: bytes, as: UTF8.self) : "<not closed>"
     }
 
-    func unixConsole(_ path: String, _ command: String) -> String {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { p in
-            let bytes = Array(path.utf8)
-            p.copyBytes(from: bytes)
-            p[bytes.count] = 0
-        }
-        let r = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard r == 0 else { return "<connect: errno \(errno)>" }
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        _ = Array(command.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n == 0 { return String(decoding: out, as: UTF8.self) }
-            if n < 0 { return "<not closed>" }
-            out += buffer[..<n]
-        }
-    }
+
 
     /// Sends from each pair's `a` to its `b` as fast as allowed; returns the bytes per second `b`
     /// received after `warmUp`.

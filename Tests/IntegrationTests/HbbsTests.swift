@@ -353,6 +353,27 @@ struct HbbsTests {
         #expect(f.closedByServer())
     }
 
+    @Test func adminConsoleOnAUnixSocketLeavesTheNATPortToClients() throws {
+        let path = makeTempDirectory() + "/hbbs-console.sock"
+        let server = try ServerProcess("hbbs", arguments: ["--admin-console", "unix:" + path])
+        defer { server.stop() }
+        var reply = ""
+        let deadline = now() + 10
+        while now() < deadline && (reply.isEmpty || reply.hasPrefix("<connect")) {
+            reply = unixConsole(path, "aur")
+            usleep(50_000)
+        }
+        #expect(reply == "ALWAYS_USE_RELAY: false\n")
+        var info = stat()
+        #expect(stat(path, &info) == 0 && info.st_mode & 0o777 == 0o600)
+        // Loopback TCP on P-1 is a client now: the NAT test is answered.
+        let nat = try TCPClient(port: server.port - 1)
+        nat.send(.testNatRequest(.init(serial: 0)))
+        #expect(nat.receiveMessage() == .testNatResponse(.init(port: Int32(nat.localPort))))
+        #expect(server.stop() == 0)
+        #expect(access(path, F_OK) != 0, "socket removed at exit")
+    }
+
     @Test func keysAreCreatedAndReusedAndCorruptKeysStopTheServer() throws {
         let server = try start()
         let pub = server.readFile("id_ed25519.pub") ?? ""
