@@ -286,6 +286,14 @@ public final class RelayWorker: WorkerHandler {
             end(h, &context) // EOF or error before the first message
             return
         }
+        // The kernel may end a multishot receive after delivering data (a full completion queue):
+        // keep reading if the first message is still incomplete.
+        defer {
+            if !c.hasMore, let current = connections[h], !current.closed, !current.ending,
+               !current.recvArmed, current.phase == .reading {
+                armRecv(h, &context)
+            }
+        }
         if conn.role == .console {
             handleConsole(h, data, &context)
             return

@@ -497,6 +497,13 @@ public final class RendezvousWorker: WorkerHandler {
             return
         }
         guard let id = c.bufferID else { return }
+        // The kernel may end a multishot receive after delivering data (a full completion queue):
+        // re-arm once this data is handled, unless the connection is on its way out.
+        defer {
+            if !c.hasMore, let current = connections[h], !current.closed, !current.ending, !current.recvArmed {
+                armRecv(h, &context)
+            }
+        }
         let data = UnsafeMutableRawBufferPointer(rebasing: buffers.buffer(id)[..<Int(c.result)])
         if conn.role == .console {
             handleConsole(h, data, &context)

@@ -410,8 +410,20 @@ extension Array where Element == UInt8 {
     func ends(with suffix: [UInt8]) -> Bool { count >= suffix.count && Array(self[(count - suffix.count)...]) == suffix }
 }
 
-/// Sends `command` to an admin console on a Unix socket and returns the whole reply.
+/// Sends `command` to an admin console on a Unix socket and returns the whole reply. Waits up to
+/// 5 s for the socket to appear (the server creates it on one worker while others may already
+/// serve TCP).
 func unixConsole(_ path: String, _ command: String) -> String {
+    let deadline = now() + 5
+    var reply = unixConsoleOnce(path, command)
+    while reply.hasPrefix("<connect") && now() < deadline {
+        usleep(50_000)
+        reply = unixConsoleOnce(path, command)
+    }
+    return reply
+}
+
+private func unixConsoleOnce(_ path: String, _ command: String) -> String {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_un()
