@@ -26,8 +26,8 @@ private struct Output {
 private func run(_ executable: String, _ arguments: [String]) throws -> Output {
     let scratch = try Scratch()
     let outPath = scratch.sub("stdout"), errPath = scratch.sub("stderr")
-    FileManager.default.createFile(atPath: outPath, contents: nil)
-    FileManager.default.createFile(atPath: errPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
     let out = try #require(FileHandle(forWritingAtPath: outPath))
     let err = try #require(FileHandle(forWritingAtPath: errPath))
     let process = Process()
@@ -100,6 +100,70 @@ private func which(_ name: String) -> String? {
         if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
     }
     return nil
+}
+
+/// A child process whose output goes to files in its own scratch directory (also its working
+/// directory, where the servers write their key pair and database).
+private final class Child {
+    let scratch: Scratch
+    let process = Process()
+    let outPath: String
+
+    init(_ executable: String, _ arguments: [String]) throws {
+        scratch = try Scratch()
+        outPath = scratch.sub("output")
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        let out = try #require(FileHandle(forWritingAtPath: outPath))
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: scratch.path)
+        process.standardOutput = out
+        process.standardError = out
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try out.close()
+    }
+
+    var output: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
+
+    /// Waits up to `seconds` for `text` in the output; false if it never came or the child exited.
+    func waitFor(_ text: String, seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if output.contains(text) { return true }
+            if !process.isRunning { return output.contains(text) }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    /// Waits up to `seconds` for the child to exit on its own.
+    func waitForExit(seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        return !process.isRunning
+    }
+
+    /// SIGTERM (what systemd and `docker stop` send), then the exit status.
+    func stop() -> Int32 {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
+}
+
+/// The directory holding the built server executables: next to the test bundle, else .build/debug.
+private func builtProductsDirectory() -> String? {
+    var candidates: [String] = []
+    if let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+        candidates.append(URL(fileURLWithPath: exe).deletingLastPathComponent().path)
+    }
+    candidates += [repositoryRoot + "/.build/debug", repositoryRoot + "/.build/release"]
+    return candidates.first { dir in
+        ["hbbs", "hbbr"].allSatisfy { FileManager.default.isExecutableFile(atPath: dir + "/" + $0) }
+    }
 }
 
 @Suite(.timeLimit(.minutes(2)))
@@ -283,6 +347,60 @@ struct DeploymentTests {
         // clone3 must fail with ENOSYS (glibc then falls back to clone), never EPERM.
         let clone3 = try #require(rules.first { ($0["names"] as? [String]) == ["clone3"] })
         #expect(clone3["errnoRet"] as? Int == 38)
+    }
+
+    /// The profile is loaded for real (libseccomp through deploy/docker/seccomp-run.py, as runc
+    /// would load it) and the real servers start, generate keys, open the database, and stop
+    /// cleanly on SIGTERM under it; without the io_uring syscalls they refuse to start.
+    @Test func serversRunUnderTheSeccompProfile() throws {
+        guard let python = which("python3") else {
+            print("DeploymentTests: skipping the seccomp run: python3 is not installed")
+            return
+        }
+        guard let bin = builtProductsDirectory() else {
+            print("DeploymentTests: skipping the seccomp run: hbbs/hbbr are not built (swift build --build-tests)")
+            return
+        }
+        let runner = repositoryRoot + "/deploy/docker/seccomp-run.py"
+        let profile = repositoryRoot + "/deploy/docker/seccomp-io_uring.json"
+
+        for program in ["hbbs", "hbbr"] {
+            var started = false
+            for _ in 0..<3 where !started {
+                // hbbs uses P-1..P+2, hbbr Q and Q+2: random high ports, retried if taken.
+                let port = Int.random(in: 40_000...60_000)
+                let child = try Child(python, [runner, profile, "--", bin + "/" + program, "-p", String(port)])
+                if child.waitFor("listening", seconds: 15) {
+                    started = true
+                    let status = child.stop()
+                    #expect(status == 0, "\(program) under the profile: exit \(status)\n\(child.output)")
+                    #expect(child.output.contains("stopped"), "\(child.output)")
+                    if program == "hbbs" {
+                        #expect(FileManager.default.fileExists(atPath: child.scratch.sub("id_ed25519.pub")))
+                        #expect(FileManager.default.fileExists(atPath: child.scratch.sub("db_v2.sqlite3")))
+                    }
+                } else {
+                    let status = child.stop()
+                    if status == 125 && child.output.contains("libseccomp.so.2 is not available") {
+                        print("DeploymentTests: skipping the seccomp run: \(child.output)")
+                        return
+                    }
+                    if !child.output.lowercased().contains("in use") {
+                        Issue.record("\(program) did not start under the profile (exit \(status)):\n\(child.output)")
+                        return
+                    }
+                }
+            }
+            #expect(started, "\(program): no free port found")
+        }
+
+        // Control: the same profile without the three io_uring syscalls (Docker's default case).
+        let denied = try Child(python, [runner, profile, "--without", "io_uring_setup,io_uring_enter,io_uring_register",
+                                        "--", bin + "/hbbr", "-p", String(Int.random(in: 40_000...60_000))])
+        let exited = denied.waitForExit(seconds: 15)
+        #expect(exited, "hbbr kept running without io_uring")
+        #expect(denied.stop() != 0)
+        #expect(denied.output.contains("denied with EPERM"), "\(denied.output)")
     }
 
     @Test func dockerfileBuildsOnSwiftAndRunsOnBookwormSlim() throws {
