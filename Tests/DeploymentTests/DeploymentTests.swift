@@ -198,8 +198,11 @@ struct DeploymentTests {
             #expect(active.contains("ProtectSystem=strict"))
             #expect(active.contains("ReadWritePaths=/var/lib/rustdesk-server"))
             #expect(active.contains("RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX"))
-            // A syscall filter would have to allow io_uring; the units ship none (see the comment).
-            #expect(!active.contains { $0.hasPrefix("SystemCallFilter=") })
+            // An allow-list syscall filter would have to name io_uring; the units ship only a deny
+            // list ("~"), and it must not name io_uring either (see the comment in the unit).
+            let filters = active.filter { $0.hasPrefix("SystemCallFilter=") }
+            #expect(filters.allSatisfy { $0.hasPrefix("SystemCallFilter=~") }, "\(filters)")
+            #expect(!filters.contains { $0.contains("io_uring") || $0.contains("@io-event") || $0.contains("@system-service") })
             // Only ExecStart changes from the template.
             let template = try String(contentsOfFile: repositoryRoot + "/deploy/systemd/" + unit, encoding: .utf8)
             #expect(text == template)
