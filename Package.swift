@@ -97,5 +97,8 @@ let package = Package(
         // End to end: spawns the built executables and speaks the wire protocol over loopback.
         .testTarget(name: "IntegrationTests", dependencies: ["RustDeskProtocol", "URing", "hbbs", "hbbr"]),
         .testTarget(name: "PeerStoreTests", dependencies: ["PeerStore", "CSQLite", "TestSupport"]),
+        // Deployment artefacts: runs scripts/install.sh into a temporary DESTDIR, checks the units
+        // (systemd-analyze verify when present) and the Docker seccomp profile. No server code.
+        .testTarget(name: "DeploymentTests"),
     ]
 )
