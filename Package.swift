@@ -104,6 +104,7 @@ let package = Package(
         .testTarget(name: "ServerConfigTests", dependencies: ["ServerConfig", "TestSupport"]),
         // End to end: spawns the built executables and speaks the wire protocol over loopback.
         .testTarget(name: "IntegrationTests", dependencies: ["RustDeskProtocol", "URing", "hbbs", "hbbr", "rdbench"]),
+        .testTarget(name: "LoadHarnessTests", dependencies: ["LoadHarness"]),
         .testTarget(name: "PeerStoreTests", dependencies: ["PeerStore", "CSQLite", "TestSupport"]),
     ]
 )

@@ -24,8 +24,9 @@ import RustDeskProtocol
 /// worst lag of a send behind its due time is reported separately.
 ///
 /// Source addresses: hbbs limits RegisterPk per source IP (§5.2.5: ~31 per minute, ~300 IDs per
-/// day), as upstream does. Against a loopback server each socket binds its own 127.77.x.y
-/// address and carries at most 30 peers, so a run measures the server, not the blocker.
+/// day, remembered per IP), as upstream does. Against a loopback server each socket binds its own
+/// 127.R.x.y address (R drawn per run) and carries at most 30 peers, so a run measures the server,
+/// not the blocker; TOO_FREQUENT answers are counted and reported.
 public struct RegisterOptions: Sendable {
     public var server: Endpoint
     public var peers: Int
@@ -64,7 +65,10 @@ public struct RegisterReport: Sendable {
     public var maxSendLagMicros: UInt64 = 0
     public var latency = LatencyRecorder()
     public var pkLatency = LatencyRecorder()
+    /// The server during the RegisterPeer phase (per million RegisterPeer).
     public var server: ServerUsage?
+    /// The server during the RegisterPk phase (per million RegisterPk; includes persistence).
+    public var serverPk: ServerUsage?
 
     public var achievedRate: Double { measuredSeconds > 0 ? Double(sent) / measuredSeconds : 0 }
     public var replyRate: Double { measuredSeconds > 0 ? Double(replies) / measuredSeconds : 0 }
@@ -94,7 +98,8 @@ public struct RegisterReport: Sendable {
             ])),
             ("loss", .int(lost + pkLost)),
         ]
-        o.append(("server_usage", server.map { $0.json(perUnit: "cpu_seconds_per_million_requests", units: Double(sent + pkSent) / 1e6) } ?? .null))
+        o.append(("server_usage", server.map { $0.json(perUnit: "cpu_seconds_per_million_requests", units: Double(sent) / 1e6) } ?? .null))
+        o.append(("server_usage_register_pk", serverPk.map { $0.json(perUnit: "cpu_seconds_per_million_requests", units: Double(pkSent) / 1e6) } ?? .null))
         return .object(o)
     }
 
@@ -105,9 +110,10 @@ public struct RegisterReport: Sendable {
             "  RegisterPeer  sent \(sent) in \(fmt(measuredSeconds, 2)) s = \(fmt(achievedRate, 1))/s (target \(fmt(options.aggregateRate, 1))/s)  replies \(replies)  lost \(lost)  request_pk \(requestPk)",
             "  latency       \(latency.summary)   (from due time; worst send lag \(fmtMicros(maxSendLagMicros)))",
         ]
-        if let s = server {
-            let perM = Double(sent + pkSent) > 0 ? s.cpuSeconds / (Double(sent + pkSent) / 1e6) : 0
-            lines.append("  server pid \(s.pid)  cpu \(fmt(s.cpuSeconds, 3)) s (user \(fmt(s.userSeconds, 2)), sys \(fmt(s.systemSeconds, 2)))  = \(fmt(perM, 2)) cpu-s per million requests  peak RSS \(s.peakRSSKiB / 1024) MiB")
+        for (name, usage, count) in [("RegisterPk phase  ", serverPk, pkSent), ("RegisterPeer phase", server, sent)] {
+            guard let s = usage else { continue }
+            let perM = count > 0 ? s.cpuSeconds / (Double(count) / 1e6) : 0
+            lines.append("  server \(name) pid \(s.pid)  cpu \(fmt(s.cpuSeconds, 3)) s (user \(fmt(s.userSeconds, 2)), sys \(fmt(s.systemSeconds, 2)))  = \(fmt(perM, 2)) cpu-s per million  peak RSS \(s.peakRSSKiB / 1024) MiB")
         }
         return lines.joined(separator: "\n")
     }
@@ -133,7 +139,8 @@ public enum RegisterLoad {
         let distinctSources = o.server.isLoopback
         var socketCount = o.sockets ?? min(o.peers, 256)
         if distinctSources { socketCount = max(socketCount, (o.peers + maxPeersPerSourceAddress - 1) / maxPeersPerSourceAddress) }
-        socketCount = max(1, min(socketCount, o.peers))
+        socketCount = max(1, min(socketCount, o.peers, 64_000))
+        let sourceOctet = UInt8.random(in: 16...250)
         report.sockets = socketCount
         report.sourceAddresses = distinctSources ? socketCount : 1
 
@@ -150,11 +157,12 @@ public enum RegisterLoad {
             if distinctSources {
                 var local = sockaddr_in()
                 local.sin_family = sa_family_t(AF_INET)
-                // 127.77.(i / 250).(i % 250 + 1): up to 64 000 distinct addresses.
-                let ip = (UInt32(127) << 24) | (77 << 16) | (UInt32(i / 250 % 256) << 8) | UInt32(i % 250 + 1)
+                // 127.<run>.(i / 250).(i % 250 + 1): up to 64 000 distinct addresses, the second
+                // octet drawn per run so that back-to-back runs do not meet the blocker's memory.
+                let ip = (UInt32(127) << 24) | (UInt32(sourceOctet) << 16) | (UInt32(i / 250 % 256) << 8) | UInt32(i % 250 + 1)
                 local.sin_addr.s_addr = ip.bigEndian
                 let r = withSockaddr(local) { bind(fd, $0, $1) }
-                guard r == 0 else { throw HarnessError("bind 127.77.x.y: \(errnoText())") }
+                guard r == 0 else { throw HarnessError("bind 127.\(sourceOctet).x.y: \(errnoText())") }
             }
             let r = withSockaddr(o.server.sockaddr) { connect(fd, $0, $1) }
             guard r == 0 else { throw HarnessError("connect \(o.server): \(errnoText())", exitCode: 2) }
@@ -179,8 +187,7 @@ public enum RegisterLoad {
         var state = LoopState()
         let timeoutNanos = UInt64(o.replyTimeout * 1e9)
 
-        // Phase 1: RegisterPk once per peer, paced at pkRate. The server's CPU covers both phases
-        // and is reported per request of either kind.
+        // Phase 1: RegisterPk once per peer, paced at pkRate. The server's CPU is taken per phase.
         let cpuBefore = try o.serverPID.map { pid throws(HarnessError) in try ServerSample.read(pid: pid) }
         let pkStart = monotonicNanos() + 1_000_000
         let pkStep = 1e9 / o.pkRate
@@ -202,6 +209,10 @@ public enum RegisterLoad {
              })
 
         // Phase 2 (measured): RegisterPeer on the open-loop schedule.
+        let cpuMiddle = try o.serverPID.map { pid throws(HarnessError) in try ServerSample.read(pid: pid) }
+        if let before = cpuBefore, let middle = cpuMiddle, let pid = o.serverPID {
+            report.serverPk = ServerUsage(pid: pid, before: before, after: middle)
+        }
         let step = 1e9 / o.aggregateRate
         let start = monotonicNanos() + 1_000_000
         let end = start + UInt64(o.duration * 1e9)
@@ -224,8 +235,8 @@ public enum RegisterLoad {
                  if now > due { report.maxSendLagMicros = max(report.maxSendLagMicros, (now - due) / 1000) }
              })
         report.measuredSeconds = Double(end - start) / 1e9
-        if let before = cpuBefore, let pid = o.serverPID {
-            report.server = ServerUsage(pid: pid, before: before, after: try ServerSample.read(pid: pid))
+        if let middle = cpuMiddle, let pid = o.serverPID {
+            report.server = ServerUsage(pid: pid, before: middle, after: try ServerSample.read(pid: pid))
         }
         return report
     }

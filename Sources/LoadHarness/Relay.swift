@@ -38,8 +38,9 @@ final class PatternBlock: @unchecked Sendable {
 /// `rdbench relay`: P pairs through hbbr (§8), or directly connected (`--direct`, the baseline).
 ///
 /// Each half connects to hbbr's TCP port, sends one framed `RequestRelay{uuid, licence_key}` and
-/// at once starts streaming `bytes` of its pattern (hbbr keeps bytes sent before pairing and
-/// forwards them, §8.3 step 5). Each half reads exactly `bytes` from the other and checks every
+/// at once sends the first 64 bytes of its pattern (hbbr keeps bytes sent before pairing and
+/// forwards them, §8.3 step 5); the rest of its `bytes` follow once it has received its first
+/// byte from the other half, i.e. once pairing is seen. Each half reads exactly `bytes` from the other and checks every
 /// byte against the stream it must be. No half-close: hbbr ends a session when either side ends
 /// (§8.4), so a half closes only after it has sent and received everything.
 ///
@@ -199,7 +200,7 @@ public enum RelayLoad {
             index.removeAll(keepingCapacity: true)
             for i in halves.indices where !halves[i].closed {
                 var events = Int16(POLLIN)
-                if halves[i].sent < o.bytes || !halves[i].requestSent { events |= Int16(POLLOUT) }
+                if halves[i].sent < sendLimit(halves[i], o.bytes) || !halves[i].requestSent { events |= Int16(POLLOUT) }
                 fds.append(pollfd(fd: halves[i].fd, events: events, revents: 0))
                 index.append(i)
             }
@@ -284,8 +285,16 @@ public enum RelayLoad {
         return fd
     }
 
-    private static func send(_ h: inout Half, _ pattern: PatternBlock, total: Int) {
+    /// Bytes sent before pairing is seen. Until a half has received its first byte from the other
+    /// (which proves pairing), it sends only this much, so the bulk of the streams does not delay
+    /// pairing (the generator is one thread) and the pairing latency is not the generator's.
+    static let preamble = 64
+
+    fileprivate static func sendLimit(_ h: Half, _ total: Int) -> Int { h.received > 0 ? total : min(total, preamble) }
+
+    private static func send(_ h: inout Half, _ pattern: PatternBlock, total fullTotal: Int) {
         var moved = 0
+        let total = sendLimit(h, fullTotal)
         while h.sent < total && h.failure == nil && moved < 4 * chunk {
             let at = (h.sendStart + h.sent) % pattern.length
             let n = min(total - h.sent, pattern.length - at, chunk)
