@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "hbbs", targets: ["hbbs"]),
         .executable(name: "engine-bench", targets: ["engine-bench"]),
         .executable(name: "hbbr", targets: ["hbbr"]),
+        .executable(name: "rdbench", targets: ["rdbench"]),
         .library(name: "RustDeskProtocol", targets: ["RustDeskProtocol"]),
         .library(name: "URing", targets: ["URing"]),
         .library(name: "ProtocolFuzzing", targets: ["ProtocolFuzzing"]),
@@ -16,6 +17,8 @@ let package = Package(
     dependencies: [
         // SHA-1 for Sec-WebSocket-Accept and SHA-256 in tests (BoringSSL-backed on Linux).
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // Latency percentiles in rdbench (HdrHistogram).
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // C shims: only what Swift cannot import directly (see each header).
@@ -76,6 +79,11 @@ let package = Package(
         // Engine benchmarks (docs/PERFORMANCE.md, "Engine and servers"): the io_uring UDP loop
         // against recvmmsg/sendmmsg, the splice and buffered pumps against a direct connection.
         .executableTarget(name: "engine-bench", dependencies: ["Workers", "URing", "CMmsg", "Rendezvous", "RustDeskProtocol"]),
+        // rdbench (issue "rdbench"): load harness against real hbbs/hbbr; logic in LoadHarness.
+        .target(name: "LoadHarness", dependencies: ["RustDeskProtocol", "CLoadHarness", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+        .executableTarget(name: "rdbench", dependencies: ["LoadHarness"]),
+        // epoll and timerfd headers for LoadHarness (not exported by Swift's Glibc module).
+        .target(name: "CLoadHarness"),
         // recvmmsg/sendmmsg (behind _GNU_SOURCE) for engine-bench's baseline server and clients.
         .target(name: "CMmsg", path: "CShims/CMmsg"),
 
@@ -95,7 +103,8 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ServerConfigTests", dependencies: ["ServerConfig", "TestSupport"]),
         // End to end: spawns the built executables and speaks the wire protocol over loopback.
-        .testTarget(name: "IntegrationTests", dependencies: ["RustDeskProtocol", "URing", "hbbs", "hbbr"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["RustDeskProtocol", "URing", "hbbs", "hbbr", "rdbench"]),
+        .testTarget(name: "LoadHarnessTests", dependencies: ["LoadHarness"]),
         .testTarget(name: "PeerStoreTests", dependencies: ["PeerStore", "CSQLite", "TestSupport"]),
         // Deployment artefacts: runs scripts/install.sh into a temporary DESTDIR, checks the units
         // (systemd-analyze verify when present) and the Docker seccomp profile. No server code.

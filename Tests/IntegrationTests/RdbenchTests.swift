@@ -1,0 +1,153 @@
+import Foundation
+import Glibc
+import Testing
+
+/// rdbench against the real hbbs and hbbr on loopback: runs the built `rdbench` binary as a child
+/// process with `--json` and checks what it measured. Serialized: the runs measure time and the
+/// machine is shared.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct RdbenchTests {
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var json: [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any] ?? [:]
+        }
+    }
+
+    /// Runs rdbench with `arguments`, bounded by `seconds` (killed after that).
+    func rdbench(_ arguments: [String], within seconds: Double = 60) throws -> Run {
+        let dir = makeTempDirectory()
+        let out = dir + "/out", err = dir + "/err"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let argv = ([productsDirectory + "/rdbench"] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid = pid_t()
+        let r = posix_spawn(&pid, productsDirectory + "/rdbench", &actions, nil, argv, environ)
+        guard r == 0 else { throw TestError.failed("spawn rdbench: \(r)") }
+        let deadline = now() + seconds
+        var status: Int32 = 0
+        var exited = false
+        while now() < deadline {
+            if waitpid(pid, &status, WNOHANG) == pid { exited = true; break }
+            usleep(20_000)
+        }
+        if !exited { kill(pid, SIGKILL); waitpid(pid, &status, 0); throw TestError.failed("rdbench \(arguments) did not finish in \(seconds) s") }
+        let read = { (path: String) in (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+        return Run(status: (status >> 8) & 0xFF, stdout: read(out), stderr: read(err))
+    }
+
+    func startHbbs() throws -> ServerProcess {
+        let server = try ServerProcess("hbbs", arguments: ["--admin-console", "off"])
+        let probe = try UDPClient()
+        let deadline = now() + 10
+        while now() < deadline {
+            if probe.request(.registerPeer(.init(id: "probe")), to: server.port, attempts: 1) != nil { return server }
+            if server.exitStatus(within: 0.01) != nil { break }
+        }
+        let log = server.log
+        server.stop()
+        throw TestError.failed("hbbs did not answer; log:\n\(log)")
+    }
+
+    func startHbbr(key: String) throws -> ServerProcess {
+        let server = try ServerProcess("hbbr", arguments: ["--admin-console", "off", "-k", key])
+        let deadline = now() + 10
+        while now() < deadline {
+            if (try? TCPClient(port: server.port)) != nil { return server }
+            if server.exitStatus(within: 0.05) != nil { break }
+        }
+        let log = server.log
+        server.stop()
+        throw TestError.failed("hbbr did not listen; log:\n\(log)")
+    }
+
+    func int(_ o: Any?) -> Int? { (o as? NSNumber)?.intValue }
+    func double(_ o: Any?) -> Double? { (o as? NSNumber)?.doubleValue }
+
+    @Test func registerAgainstHbbs() throws {
+        let server = try startHbbs()
+        defer { server.stop() }
+        // The brief's run: 200 peers, default 15 s interval (≈ 13 RegisterPeer/s), 3 s.
+        for extra in [[], ["--rate", "2000"]] {
+            let run = try rdbench(["register", "--server", "127.0.0.1:\(server.port)", "--peers", "200", "--duration", "3",
+                                   "--json", "--server-pid", String(server.pid)] + extra)
+            #expect(run.status == 0, "\(run.stderr)")
+            let j = run.json
+            #expect(j["mode"] as? String == "register", "not JSON: \(run.stdout)")
+            let pk = j["register_pk"] as? [String: Any] ?? [:]
+            let peer = j["register_peer"] as? [String: Any] ?? [:]
+            #expect(int(pk["sent"]) == 200)
+            #expect(int(pk["ok"]) == 200, "RegisterPk answered other than OK: \(pk)")
+            #expect(int(j["loss"]) == 0)
+            #expect(int(peer["lost"]) == 0)
+            let sent = int(peer["sent"]) ?? 0
+            #expect(sent > 0 && int(peer["replies"]) == sent)
+            #expect(int(peer["request_pk"]) == 0, "registered peers must not be asked for their key")
+            if !extra.isEmpty {
+                #expect(sent >= 5_900 && sent <= 6_001, "open loop at 2000/s for 3 s: \(sent)")
+            }
+            let latency = peer["latency"] as? [String: Any] ?? [:]
+            #expect(int(latency["count"]) == sent)
+            #expect((int(latency["p50_us"]) ?? 0) > 0)
+            let usage = j["server_usage"] as? [String: Any] ?? [:]
+            #expect(int(usage["pid"]) == Int(server.pid))
+            #expect(double(usage["cpu_seconds"]) != nil)
+            #expect(double(usage["cpu_seconds_per_million_requests"]) != nil)
+            #expect((int(usage["peak_rss_kib"]) ?? 0) > 0)
+            print("rdbench register \(extra): \(run.stdout)")
+        }
+    }
+
+    @Test func registerWithoutServerFailsClearly() throws {
+        // A port with nothing behind it: no reply within 3 s → exit 2 and a clear message.
+        let port = ServerProcess.freePortBase()
+        let run = try rdbench(["register", "--server", "127.0.0.1:\(port)", "--peers", "10", "--duration", "1", "--json"], within: 20)
+        #expect(run.status == 2)
+        #expect(run.stderr.contains("no reply from 127.0.0.1:\(port)"), "\(run.stderr)")
+        #expect(run.stdout.isEmpty)
+    }
+
+    @Test func relayThroughHbbrAndDirect() throws {
+        let server = try startHbbr(key: "rdbench-key")
+        defer { server.stop() }
+        let run = try rdbench(["relay", "--server", "127.0.0.1:\(server.port)", "--pairs", "4", "--bytes", "4M",
+                               "--key", "rdbench-key", "--json", "--server-pid", String(server.pid)])
+        #expect(run.status == 0, "\(run.stderr) \(run.stdout)")
+        let j = run.json
+        #expect(j["mode"] as? String == "relay", "not JSON: \(run.stdout)")
+        #expect(j["ok"] as? Bool == true)
+        #expect(int(j["pairs_completed"]) == 4)
+        #expect(int(j["bytes_verified"]) == 4 * 2 * (4 << 20))
+        #expect((double(j["throughput_bytes_per_s"]) ?? 0) > 0)
+        #expect(int((j["pairing_latency"] as? [String: Any])?["count"]) == 4)
+        let usage = j["server_usage"] as? [String: Any] ?? [:]
+        #expect(double(usage["cpu_seconds"]) != nil)
+        #expect(double(usage["cpu_seconds_per_gb"]) != nil)
+        #expect((int(usage["peak_rss_kib"]) ?? 0) > 0)
+        print("rdbench relay: \(run.stdout)")
+
+        // A wrong licence key: hbbr closes both halves; rdbench reports failure (exit 1), not a hang.
+        let bad = try rdbench(["relay", "--server", "127.0.0.1:\(server.port)", "--pairs", "1", "--bytes", "64K",
+                               "--key", "wrong", "--timeout", "10", "--json"], within: 30)
+        #expect(bad.status == 1)
+        #expect(bad.json["ok"] as? Bool == false)
+
+        let direct = try rdbench(["relay", "--direct", "--pairs", "4", "--bytes", "4M", "--json"])
+        #expect(direct.status == 0, "\(direct.stderr)")
+        #expect(direct.json["mode"] as? String == "relay-direct")
+        #expect(int(direct.json["bytes_verified"]) == 4 * 2 * (4 << 20))
+    }
+
+    @Test func relayWithoutServerFailsClearly() throws {
+        let port = ServerProcess.freePortBase()
+        let run = try rdbench(["relay", "--server", "127.0.0.1:\(port)", "--pairs", "1", "--bytes", "1K"], within: 20)
+        #expect(run.status == 2)
+        #expect(run.stderr.contains("cannot connect to 127.0.0.1:\(port)"), "\(run.stderr)")
+    }
+}
