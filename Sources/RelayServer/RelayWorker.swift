@@ -542,10 +542,12 @@ public final class RelayWorker: WorkerHandler {
         react(event, h, &context)
     }
 
+    /// Takes TOTAL_BANDWIDTH allowance only when this worker's sessions need it: a worker must not
+    /// hoard the shared allowance (an idle worker topping itself up every tick took half of a low
+    /// total away from a busy one).
     func refillTotalCredit(_ now: UInt64) {
-        if totalCredit < HbbrLimits.totalCreditChunk {
-            totalCredit += shared.runtime.total.grant(HbbrLimits.totalCreditChunk - totalCredit, now: now)
-        }
+        guard sessions.count > 0, totalCredit < HbbrLimits.minimumChunk else { return }
+        totalCredit += shared.runtime.total.grant(HbbrLimits.totalCreditChunk - totalCredit, now: now)
     }
 
     /// Per tick: accounting (at most once a second: blocklist ends, blacklist and downgrade
