@@ -15,6 +15,9 @@ public struct Ring: ~Copyable {
     public let setupFlags: UInt32
     /// SQEs filled since the last submit.
     @usableFromInline var unsubmitted: Int = 0
+    /// SQEs filled since the ring was created (for metrics).
+    @usableFromInline var sqeCount: UInt64 = 0
+    public var sqesQueued: UInt64 { sqeCount }
     @usableFromInline let cqeBatch: UnsafeMutablePointer<UnsafeMutablePointer<io_uring_cqe>?>
     @usableFromInline static let cqeBatchSize = 256
     #if DEBUG
@@ -103,10 +106,11 @@ public struct Ring: ~Copyable {
     ///   took none of them (the caller backs off until completions have been reaped).
     @inlinable
     public mutating func nextSQE() throws(Errno) -> UnsafeMutablePointer<io_uring_sqe> {
-        if let sqe = io_uring_get_sqe(ring) { unsubmitted += 1; return sqe }
+        if let sqe = io_uring_get_sqe(ring) { unsubmitted += 1; sqeCount &+= 1; return sqe }
         _ = try submit()
         guard let sqe = io_uring_get_sqe(ring) else { throw Errno(rawValue: EBUSY) }
         unsubmitted += 1
+        sqeCount &+= 1
         return sqe
     }
 

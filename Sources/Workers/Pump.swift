@@ -17,6 +17,9 @@ public struct PumpCounters: Sendable, Equatable {
     public var bytesRead: UInt64 = 0
     /// Bytes handed to the destination socket, pending bytes included.
     public var bytesWritten: UInt64 = 0
+    /// The part of `bytesRead` taken with recv into a user-space buffer rather than spliced (all
+    /// of it for `BufferedPump`; `SplicePump`'s copy fallback).
+    public var bytesCopied: UInt64 = 0
     public init() {}
 }
 
@@ -301,6 +304,7 @@ public class Pump {
             lanes[d].bufferStart = 0
             lanes[d].bufferEnd = n
             lanes[d].counters.bytesRead &+= UInt64(n)
+            lanes[d].counters.bytesCopied &+= UInt64(n)
         case .send:
             guard n > 0 else { return Errno.brokenPipe }
             lanes[d].bufferStart += n

@@ -48,6 +48,8 @@ public struct WorkerContext<Message: Sendable>: ~Copyable {
     /// The CPU it is pinned to, if pinned.
     public let cpu: Int?
     let mailboxes: [Mailbox<Message>]
+    /// This worker's engine figures (`EngineCounter`); handlers count buffer-ring exhaustion here.
+    public let engineCounters: CounterSlot
     /// Monotonic time of the latest loop iteration, in nanoseconds (cheap "now" for timeouts).
     public internal(set) var now: UInt64 = 0
 

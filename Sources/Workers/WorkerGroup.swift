@@ -15,6 +15,8 @@ public final class WorkerGroup<Handler: WorkerHandler>: @unchecked Sendable {
     let cpus: [Int?]
     let mailboxes: [Mailbox<Message>]
     let makeHandler: @Sendable (Int) -> Handler
+    /// Per-worker engine figures (`EngineCounter`), read by the metrics scrape.
+    public let engineCounters: CounterTable
     private var threads: [pthread_t] = []
     private let startup = Mutex<(started: Int, failures: [Int: Errno])>((0, [:]))
     private let stateLock = Mutex(false) // stopped
@@ -26,12 +28,23 @@ public final class WorkerGroup<Handler: WorkerHandler>: @unchecked Sendable {
     public init(configuration: WorkerConfiguration = .init(), makeHandler: @escaping @Sendable (Int) -> Handler) throws(Errno) {
         self.configuration = configuration
         let allowed = try CPUSet.allowed()
-        count = max(1, configuration.count ?? allowed.count)
+        count = Self.workerCount(configuration, allowed: allowed)
+        engineCounters = CounterTable(workers: count, counters: EngineCounter.allCases.count)
         cpus = (0..<count).map { configuration.pinned && !allowed.isEmpty ? allowed[$0 % allowed.count] : nil }
         var boxes: [Mailbox<Message>] = []
         for _ in 0..<count { boxes.append(try Mailbox()) }
         mailboxes = boxes
         self.makeHandler = makeHandler
+    }
+
+    /// How many workers a group with `configuration` runs (servers size their per-worker
+    /// counter tables with it before creating the group).
+    public static func workerCount(_ configuration: WorkerConfiguration) throws(Errno) -> Int {
+        workerCount(configuration, allowed: try CPUSet.allowed())
+    }
+
+    static func workerCount(_ configuration: WorkerConfiguration, allowed: [Int]) -> Int {
+        max(1, configuration.count ?? allowed.count)
     }
 
     /// Posts `message` to worker `index` from any thread. False when that worker has exited
@@ -102,7 +115,8 @@ public final class WorkerGroup<Handler: WorkerHandler>: @unchecked Sendable {
             reportStarted(index, failure: error)
             return
         }
-        var context = WorkerContext<Message>(ring: ring, index: index, cpu: cpus[index], mailboxes: mailboxes)
+        var context = WorkerContext<Message>(ring: ring, index: index, cpu: cpus[index], mailboxes: mailboxes,
+                                             engineCounters: engineCounters.slot(index))
         context.now = monotonicNanos()
         let handler = makeHandler(index)
         var loop = WorkerLoop(handler: handler, mailbox: mailboxes[index], tickNanos: configuration.tickNanos)
@@ -229,7 +243,9 @@ struct WorkerLoop<Handler: WorkerHandler>: ~Copyable {
                 let n = context.ring.reapCompletions(into: completions)
                 if n == 0 { break }
                 for i in 0..<n { dispatch(completions[i], &context) }
+                context.engineCounters.add(.cqes, UInt64(n))
             }
+            context.engineCounters.set(EngineCounter.sqes.rawValue, context.ring.sqesQueued)
         }
         handler.finish(&context)
     }
