@@ -19,6 +19,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         // Latency percentiles in rdbench (HdrHistogram).
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // Logging facade; RingDesk's own handler writes upstream's line format (ServerKit/Log.swift).
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // Metrics facade, and the Prometheus registry and text format behind --metrics.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C shims: only what Swift cannot import directly (see each header).
@@ -63,8 +68,14 @@ let package = Package(
         // hbbs persistence (§10): the peer table in SQLite, on its own thread behind a bounded queue.
         .target(name: "PeerStore", dependencies: ["CSQLite"]),
 
-        // Shared by the server executables: address conversion, binding, logging, signals.
-        .target(name: "ServerKit", dependencies: ["RustDeskProtocol", "ServerConfig", "URing", "Workers"]),
+        // Shared by the server executables: address conversion, binding, logging, signals, and the
+        // metrics/health HTTP endpoint.
+        .target(name: "ServerKit", dependencies: [
+            "RustDeskProtocol", "ServerConfig", "URing", "Workers",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         // hbbs on the engine: carries out Rendezvous's decisions on UDP P, TCP P, P-1 and P+2.
         .target(name: "RendezvousServer", dependencies: ["ServerKit", "Rendezvous", "RustDeskProtocol", "PeerStore", "ServerConfig", "URing", "Workers"]),
         .executableTarget(name: "hbbs", dependencies: ["RendezvousServer", "ServerKit", "ServerConfig", "RustDeskProtocol", "URing"]),
@@ -102,6 +113,12 @@ let package = Package(
         // Helpers shared by test targets (temporary directories).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ServerConfigTests", dependencies: ["ServerConfig", "TestSupport"]),
+        // RUST_LOG filter, log line format, the metrics HTTP request parser and exposition.
+        .testTarget(name: "ServerKitTests", dependencies: [
+            "ServerKit", "ServerConfig", "Workers",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         // End to end: spawns the built executables and speaks the wire protocol over loopback.
         .testTarget(name: "IntegrationTests", dependencies: ["RustDeskProtocol", "URing", "hbbs", "hbbr", "rdbench"]),
         .testTarget(name: "LoadHarnessTests", dependencies: ["LoadHarness"]),

@@ -6,7 +6,7 @@ import ServerKit
 // hbbs: parse options (flags > --config > .env > environment), start, wait for a stop signal.
 let version = "1.1.17-ringdesk"
 let environment = ProcessStartup.environment()
-Log.configure(environment["RUST_LOG"])
+Log.configure(environment["RUST_LOG"], target: "hbbs")
 let cwd = ProcessStartup.currentDirectory()
 
 let invocation: Invocation<HbbsOptions>
