@@ -114,9 +114,10 @@ public final class HbbrShared: Sendable {
     public let licenceKey: String
     public let trusted: TrustedProxies
     public let timings: RelayTimings
-    public let counters = HbbrCounters()
+    public let counters: HbbrCounters
 
-    init(options: HbbrOptions, runtime: RelayRuntime, licenceKey: String, timings: RelayTimings) {
+    init(options: HbbrOptions, runtime: RelayRuntime, licenceKey: String, timings: RelayTimings, workers: Int) {
+        counters = HbbrCounters(workers: workers)
         self.options = options
         self.runtime = runtime
         console = RelayConsole(runtime: runtime)
@@ -127,7 +128,9 @@ public final class HbbrShared: Sendable {
     }
 }
 
-/// Refusals, drops and session counts; plain relaxed atomics, read by logs and metrics.
+/// Refusals, drops, sessions and relayed bytes, per worker (`CounterTable`: each worker writes
+/// only its own block, so counting a relayed chunk shares no cache line with other workers);
+/// summed when read by logs and metrics.
 public final class HbbrCounters: Sendable {
     /// Why a connection or session was closed early. Raw values index the counters; `label` is
     /// the metric label.
@@ -152,19 +155,43 @@ public final class HbbrCounters: Sendable {
             }
         }
     }
-    let drops = Drop.allCases.map { _ in Counter() }
-    public let sessionsStarted = Counter()
-    public let sessionsEnded = Counter()
-    /// Sessions whose halves were accepted by different workers (one was handed over).
-    public let crossWorkerPairs = Counter()
 
-    public func count(_ d: Drop) { drops[d.rawValue].add() }
-    public func value(_ d: Drop) -> Int { drops[d.rawValue].value }
+    /// Running totals.
+    public enum Event: Int, CaseIterable, Sendable {
+        case sessionsStarted, sessionsEnded
+        /// Sessions whose halves were accepted by different workers (one was handed over).
+        case crossWorkerPairs
+        /// Bytes read from one half for the other, by how they moved.
+        case bytesSpliced, bytesCopied, bytesFramed
+    }
 
-    /// One relaxed atomic in a class, so counters can live in arrays.
-    public final class Counter: Sendable {
-        let atomic = Atomic<Int>(0)
-        public func add() { atomic.add(1, ordering: .relaxed) }
-        public var value: Int { atomic.load(ordering: .relaxed) }
+    /// Per-worker levels, set by the worker at each tick (100 ms).
+    public enum Level: Int, CaseIterable, Sendable {
+        case connections, sessions, pipesInUse, pipesOpen
+    }
+
+    public let table: CounterTable
+
+    public init(workers: Int) {
+        table = CounterTable(workers: workers, counters: Drop.allCases.count + Event.allCases.count + Level.allCases.count)
+    }
+
+    /// Worker `worker`'s counters; only that worker may use the result.
+    public func worker(_ worker: Int) -> Worker { Worker(slot: table.slot(worker)) }
+
+    public func value(_ d: Drop) -> Int { Int(truncatingIfNeeded: table.sum(Self.index(d))) }
+    public func value(_ e: Event) -> UInt64 { table.sum(Self.index(e)) }
+    public func value(_ l: Level, worker: Int) -> Int { Int(truncatingIfNeeded: table.value(worker: worker, Self.index(l))) }
+
+    static func index(_ d: Drop) -> Int { d.rawValue }
+    static func index(_ e: Event) -> Int { Drop.allCases.count + e.rawValue }
+    static func index(_ l: Level) -> Int { Drop.allCases.count + Event.allCases.count + l.rawValue }
+
+    /// One worker's view: plain single-writer increments.
+    public struct Worker: Sendable {
+        let slot: CounterSlot
+        @inline(__always) public func count(_ d: Drop) { slot.add(HbbrCounters.index(d)) }
+        @inline(__always) public func count(_ e: Event, _ amount: UInt64 = 1) { slot.add(HbbrCounters.index(e), amount) }
+        @inline(__always) public func set(_ l: Level, _ value: Int) { slot.set(HbbrCounters.index(l), UInt64(max(0, value))) }
     }
 }

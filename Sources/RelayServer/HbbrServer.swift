@@ -1,4 +1,5 @@
 import Glibc
+import Prometheus
 import Relay
 import RustDeskProtocol
 import ServerConfig
@@ -13,6 +14,8 @@ public final class HbbrServer {
     public let shared: HbbrShared
     let workingDirectory: String
     let group: WorkerGroup<RelayWorker>
+    /// `--metrics`: bound in `start()`, before the workers.
+    var metrics: MetricsEndpoint?
 
     /// Everything that can fail before serving, with the message an operator needs.
     public enum StartupError: Error, CustomStringConvertible {
@@ -20,9 +23,10 @@ public final class HbbrServer {
         case key(String)
         case lists(String)
         case listen(String)
+        case metrics(String)
         public var description: String {
             switch self {
-            case .ioURing(let m), .key(let m), .lists(let m), .listen(let m): return m
+            case .ioURing(let m), .key(let m), .lists(let m), .listen(let m), .metrics(let m): return m
             }
         }
     }
@@ -60,13 +64,20 @@ public final class HbbrServer {
         Log.info("TOTAL_BANDWIDTH \(BandwidthSettings.format(settings.totalMbps))Mb/s, SINGLE_BANDWIDTH \(BandwidthSettings.format(settings.singleMbps))Mb/s, LIMIT_SPEED \(BandwidthSettings.format(settings.limitMbps))Mb/s, DOWNGRADE_THRESHOLD \(BandwidthSettings.format(settings.downgradeThreshold)), DOWNGRADE_START_CHECK \(settings.downgradeStartCheckSeconds)s")
         if timings != RelayTimings() { Log.warn("test timings in effect (\(RelayTimings.testScaleVariable)): \(timings)") }
 
-        let runtime = RelayRuntime(settings: settings, blacklist: blacklist, blocklist: blocklist, now: monotonicNanos())
-        let shared = HbbrShared(options: options, runtime: runtime, licenceKey: key.enforcedLicenceKey, timings: timings)
-        self.shared = shared
-
         var configuration = WorkerConfiguration()
         configuration.count = options.workers
         configuration.tickNanos = RelayTimings.tickNanos
+        let workerCount: Int
+        do {
+            workerCount = try WorkerGroup<RelayWorker>.workerCount(configuration)
+        } catch {
+            throw .ioURing("cannot determine the CPUs to run on: \(error)")
+        }
+        let runtime = RelayRuntime(settings: settings, blacklist: blacklist, blocklist: blocklist, now: monotonicNanos())
+        let shared = HbbrShared(options: options, runtime: runtime, licenceKey: key.enforcedLicenceKey, timings: timings,
+                                workers: workerCount)
+        self.shared = shared
+
         do {
             group = try WorkerGroup(configuration: configuration) { index in RelayWorker(shared: shared, index: index) }
         } catch {
@@ -76,6 +87,13 @@ public final class HbbrServer {
 
     /// Starts the workers (binds every port). Throws with the failing errno explained.
     public func start() throws(StartupError) {
+        if let address = options.metricsAddress {
+            do {
+                metrics = try MetricsEndpoint(address: address, server: "hbbr", registry: PrometheusCollectorRegistry())
+            } catch {
+                throw .metrics(error.description)
+            }
+        }
         do {
             try group.start()
         } catch {
@@ -89,7 +107,12 @@ public final class HbbrServer {
         case .off: console = "no admin console"
         case .unixSocket(let path): console = "admin console on \(path)"
         }
-        if let metrics = options.metricsAddress { Log.warn("--metrics-address \(metrics): metrics are not served yet; ignored") }
+        if let metrics {
+            let collector = HbbrMetrics(MetricsPublisher(server: "hbbr", registry: metrics.registry), shared: shared,
+                                        engineTable: group.engineCounters)
+            metrics.start { collector.collect() }
+            Log.info("metrics on http://\(metrics.endpoint)/metrics and /health")
+        }
         Log.info("hbbr listening on TCP \(options.port) and \(options.port + 2) (WebSocket) with \(group.count) workers, \(options.relayMode.rawValue) relay mode, \(console)")
     }
 
@@ -108,9 +131,11 @@ public final class HbbrServer {
 
     /// Stops the workers: every connection and session is closed.
     public func stop() {
+        metrics?.markStopping()
         group.stop()
+        metrics?.stop()
         let c = shared.counters
-        Log.info("hbbr stopped (\(c.sessionsStarted.value) sessions relayed, \(c.crossWorkerPairs.value) across workers)")
+        Log.info("hbbr stopped (\(c.value(.sessionsStarted)) sessions relayed, \(c.value(.crossWorkerPairs)) across workers)")
     }
 
     /// The entries of an IP list file (§8.6); a missing file is an empty list.

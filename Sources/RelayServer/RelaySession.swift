@@ -29,6 +29,8 @@ final class RelaySession {
     var throttled = false
     /// Bytes read from both halves so far, as last booked.
     var bytesBooked: UInt64 = 0
+    /// The copied part of `bytesBooked` (metrics split relayed bytes by how they moved).
+    var copiedBooked: UInt64 = 0
     /// Monotonic ns of the latest byte read from either half.
     var lastActivity: UInt64
     var closing = false
@@ -80,6 +82,15 @@ final class RelaySession {
         switch transport! {
         case .raw(let p): return p.counters(.aToB).bytesRead &+ p.counters(.bToA).bytesRead
         case .framed(let f): return f.bytesRead(0) &+ f.bytesRead(1)
+        }
+    }
+
+    /// The part of `bytesRead` that went through user-space buffers: a copy pump's or a splice
+    /// pump's fallback reads; nil for a framed (WebSocket) session.
+    var bytesCopied: UInt64? {
+        switch transport! {
+        case .raw(let p): return p.counters(.aToB).bytesCopied &+ p.counters(.bToA).bytesCopied
+        case .framed: return nil
         }
     }
 

@@ -66,6 +66,8 @@ public final class RelayWorker: WorkerHandler {
 
     let shared: HbbrShared
     let index: Int
+    /// This worker's counters (single writer: this thread).
+    let counters: HbbrCounters.Worker
     var listeners: [(fd: Int32, kind: ListenerKind)] = []
     var acceptArmed: [Bool] = []
     /// Listeners whose accept failed for lack of descriptors or memory, re-armed at the next tick.
@@ -86,6 +88,7 @@ public final class RelayWorker: WorkerHandler {
     public init(shared: HbbrShared, index: Int) {
         self.shared = shared
         self.index = index
+        counters = shared.counters.worker(index)
     }
 
     // MARK: Lifecycle
@@ -134,6 +137,7 @@ public final class RelayWorker: WorkerHandler {
     }
 
     public func tick(_ context: inout WorkerContext<HbbrMail>) {
+        publishLevels()
         let now = context.now
         for i in listeners.indices where acceptBackoff[i] && !acceptArmed[i] {
             acceptBackoff[i] = false
@@ -175,7 +179,7 @@ public final class RelayWorker: WorkerHandler {
                 Socket.close(half.fd)
                 return
             }
-            shared.counters.crossWorkerPairs.add()
+            counters.count(.crossWorkerPairs)
             startSession(a: takeHalf(h), b: half, &context)
         }
     }
@@ -244,7 +248,7 @@ public final class RelayWorker: WorkerHandler {
 
     /// Counts a refusal and logs it, at most once a second per kind.
     func refuse(_ reason: HbbrCounters.Drop, _ message: @autoclosure () -> String, _ now: UInt64) {
-        shared.counters.count(reason)
+        counters.count(reason)
         let level: Log.Level = reason == .connectionLimit || reason == .sessionLimit || reason == .pairingTableFull ? .warn : .debug
         guard Log.enabled(level), now >= lastRefusalLog[reason.rawValue] + 1_000_000_000 else { return }
         lastRefusalLog[reason.rawValue] = now
@@ -282,7 +286,11 @@ public final class RelayWorker: WorkerHandler {
             return
         }
         guard c.result > 0, let data else {
-            if c.result == -ENOBUFS && !c.hasMore { armRecv(h, &context); return }
+            if c.result == -ENOBUFS && !c.hasMore {
+                context.engineCounters.add(.bufferRingEmpty)
+                armRecv(h, &context)
+                return
+            }
             end(h, &context) // EOF or error before the first message
             return
         }
@@ -478,7 +486,7 @@ public final class RelayWorker: WorkerHandler {
                                                     highWater: HbbrLimits.framedHighWater))
         }
         runtime.usage.set(session.usageKey, .init())
-        shared.counters.sessionsStarted.add()
+        counters.count(.sessionsStarted)
         Log.debug("relay session \(a.address) <-> \(b.address) (\(a.webSocket || b.webSocket ? "framed" : pool == nil ? "copy" : "splice"))")
         session.setMaxChunk(max(HbbrLimits.minimumChunk, min(session.bucket.available(now: now), max(0, totalCredit))))
         react(session.start(ring: &context.ring), h, &context)
@@ -510,7 +518,7 @@ public final class RelayWorker: WorkerHandler {
     func releaseSession(_ h: SlotTable<RelaySession>.Handle) {
         guard let session = sessions.remove(h) else { return }
         shared.runtime.usage.remove(session.usageKey)
-        shared.counters.sessionsEnded.add()
+        counters.count(.sessionsEnded)
     }
 
     /// Books the bytes read since the last completion against the limiters, then caps or pauses.
@@ -519,6 +527,7 @@ public final class RelayWorker: WorkerHandler {
         let delta = Int(truncatingIfNeeded: read &- session.bytesBooked)
         guard delta > 0 else { return }
         session.bytesBooked = read
+        countRelayed(session, UInt64(delta))
         session.lastActivity = now
         session.accounting.record(bytes: delta)
         session.bucket.consume(delta, now: now)

@@ -4,6 +4,7 @@ import RustDeskProtocol
 import ServerConfig
 import Synchronization
 import URing
+import Workers
 
 /// Everything the hbbs workers share: the rules, the sink table, the database queue, settings
 /// and counters. Created once by `HbbsServer`; every member is thread-safe.
@@ -15,9 +16,10 @@ public final class HbbsShared: Sendable {
     public let options: HbbsOptions
     public let trusted: TrustedProxies
     public let port: UInt16
-    public let counters = HbbsCounters()
+    public let counters: HbbsCounters
 
-    init(core: RendezvousCore, console: RendezvousConsole, store: PeerStore?, options: HbbsOptions) {
+    init(core: RendezvousCore, console: RendezvousConsole, store: PeerStore?, options: HbbsOptions, workers: Int) {
+        counters = HbbsCounters(workers: workers)
         self.core = core
         self.console = console
         self.store = store
@@ -27,7 +29,8 @@ public final class HbbsShared: Sendable {
     }
 }
 
-/// Drop and event counters; plain atomics, read by metrics and logs.
+/// hbbs counters, per worker (`CounterTable`: each worker writes only its own block, so the UDP
+/// path never shares a cache line with another worker); summed when read by metrics and logs.
 public final class HbbsCounters: Sendable {
     public enum Drop: Int, CaseIterable, Sendable {
         case undecodableDatagram, truncatedDatagram, ignoredDatagram, udpSendPoolExhausted
@@ -46,19 +49,54 @@ public final class HbbsCounters: Sendable {
             }
         }
     }
-    let drops = Drop.allCases.map { _ in AtomicBox() }
-    public let registerPeer = AtomicBox()
-    public let registerPk = AtomicBox()
-    public let punchRequests = AtomicBox()
 
-    public func count(_ d: Drop) { drops[d.rawValue].add() }
-    public func value(_ d: Drop) -> Int { drops[d.rawValue].load }
-}
+    /// Events counted per worker. Raw values index the table after the drops.
+    public enum Event: Int, CaseIterable, Sendable {
+        case registerPeer, registerPk, onlineRequest
+        // PunchHoleRequest outcomes (§5.3.1).
+        case punchForwardedUDP, punchForwardedTCP, punchOffline, punchIDNotExist, punchLicenceMismatch
+        // RequestRelay outcomes (§5.3.2).
+        case relayForwardedUDP, relayForwardedTCP, relayUnknownID
+        // B's answers for A (§5.3.3–5.3.5): delivered to A's waiting connection, or no sink.
+        case answerDelivered, answerNoSink
+    }
 
-/// An atomic in a class, so it can live in arrays and be shared.
-public final class AtomicBox: Sendable {
-    public let value = Atomic<Int>(0)
-    init() {}
-    public func add() { value.add(1, ordering: .relaxed) }
-    public var load: Int { value.load(ordering: .relaxed) }
+    /// Connections open per listener kind (gauges; a worker adds and subtracts its own).
+    public enum Open: Int, CaseIterable, Sendable {
+        case rendezvous, nat, webSocket, console
+        public var label: String {
+            switch self {
+            case .rendezvous: return "rendezvous"
+            case .nat: return "nat"
+            case .webSocket: return "websocket"
+            case .console: return "console"
+            }
+        }
+    }
+
+    public let table: CounterTable
+
+    public init(workers: Int) {
+        table = CounterTable(workers: workers, counters: Drop.allCases.count + Event.allCases.count + Open.allCases.count)
+    }
+
+    /// Worker `worker`'s counters; only that worker may use the result.
+    public func worker(_ worker: Int) -> Worker { Worker(slot: table.slot(worker)) }
+
+    public func value(_ d: Drop) -> Int { Int(truncatingIfNeeded: table.sum(Self.index(d))) }
+    public func value(_ e: Event) -> Int { Int(truncatingIfNeeded: table.sum(Self.index(e))) }
+    public func value(_ o: Open) -> Int { Int(truncatingIfNeeded: Int64(bitPattern: table.sum(Self.index(o)))) }
+
+    static func index(_ d: Drop) -> Int { d.rawValue }
+    static func index(_ e: Event) -> Int { Drop.allCases.count + e.rawValue }
+    static func index(_ o: Open) -> Int { Drop.allCases.count + Event.allCases.count + o.rawValue }
+
+    /// One worker's view: plain single-writer increments.
+    public struct Worker: Sendable {
+        let slot: CounterSlot
+        @inline(__always) public func count(_ d: Drop) { slot.add(HbbsCounters.index(d)) }
+        @inline(__always) public func count(_ e: Event) { slot.add(HbbsCounters.index(e)) }
+        /// A connection of kind `o` opened (+1) or closed (-1).
+        @inline(__always) public func open(_ o: Open, _ delta: Int) { slot.add(HbbsCounters.index(o), UInt64(bitPattern: Int64(delta))) }
+    }
 }

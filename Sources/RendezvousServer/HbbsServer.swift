@@ -1,5 +1,6 @@
 import Glibc
 import PeerStore
+import Prometheus
 import Rendezvous
 import RustDeskProtocol
 import ServerConfig
@@ -13,6 +14,8 @@ public final class HbbsServer {
     public let shared: HbbsShared
     let group: WorkerGroup<RendezvousWorker>
     let controlPlane: ControlPlane
+    /// `--metrics`: bound in `start()`, before the workers.
+    var metrics: MetricsEndpoint?
 
     /// Everything that can fail before serving, with the message an operator needs.
     public enum StartupError: Error, CustomStringConvertible {
@@ -20,9 +23,10 @@ public final class HbbsServer {
         case key(String)
         case database(String)
         case listen(String)
+        case metrics(String)
         public var description: String {
             switch self {
-            case .ioURing(let m), .key(let m), .database(let m), .listen(let m): return m
+            case .ioURing(let m), .key(let m), .database(let m), .listen(let m), .metrics(let m): return m
             }
         }
     }
@@ -60,12 +64,18 @@ public final class HbbsServer {
         let core = RendezvousCore(settings: settings, relays: RelaySelector(configured: relays), serial: options.serial,
                                   rendezvousServers: options.rendezvousServers, alwaysUseRelay: options.alwaysUseRelay)
         let console = RendezvousConsole(core: core, resolves: RendezvousWorker.resolves)
-        let shared = HbbsShared(core: core, console: console, store: store, options: options)
+        var configuration = WorkerConfiguration()
+        configuration.count = options.workers
+        let workerCount: Int
+        do {
+            workerCount = try WorkerGroup<RendezvousWorker>.workerCount(configuration)
+        } catch {
+            throw .ioURing("cannot determine the CPUs to run on: \(error)")
+        }
+        let shared = HbbsShared(core: core, console: console, store: store, options: options, workers: workerCount)
         self.shared = shared
         controlPlane = ControlPlane(options: options, relays: core.relays)
 
-        var configuration = WorkerConfiguration()
-        configuration.count = options.workers
         do {
             group = try WorkerGroup(configuration: configuration) { index in RendezvousWorker(shared: shared, index: index) }
         } catch {
@@ -77,6 +87,13 @@ public final class HbbsServer {
 
     /// Starts the workers (binds every port). Throws with the failing errno explained.
     public func start() throws(StartupError) {
+        if let address = options.metricsAddress {
+            do {
+                metrics = try MetricsEndpoint(address: address, server: "hbbs", registry: PrometheusCollectorRegistry())
+            } catch {
+                throw .metrics(error.description)
+            }
+        }
         do {
             try group.start()
         } catch {
@@ -84,14 +101,22 @@ public final class HbbsServer {
             throw .listen("cannot start on ports \(ports): \(error)")
         }
         controlPlane.start()
+        if let metrics {
+            let collector = HbbsMetrics(MetricsPublisher(server: "hbbs", registry: metrics.registry), shared: shared,
+                                        engineTable: group.engineCounters)
+            metrics.start { collector.collect(nowMillis: monotonicNanos() / 1_000_000) }
+            Log.info("metrics on http://\(metrics.endpoint)/metrics and /health")
+        }
         Log.info("hbbs listening on UDP \(options.port), TCP \(options.port - 1), \(options.port), \(options.port + 2) with \(group.count) workers")
     }
 
     /// Stops the workers, then drains and closes the database.
     public func stop() {
+        metrics?.markStopping()
         controlPlane.stop()
         group.stop()
         shared.store?.close()
+        metrics?.stop()
         Log.info("hbbs stopped")
     }
 }

@@ -100,6 +100,18 @@ struct Connection {
     var nextPing: UInt64 = 0
 }
 
+extension Connection {
+    /// The kind this connection counts under in `connections_open`.
+    var openKind: HbbsCounters.Open {
+        if role == .console { return .console }
+        switch port {
+        case .nat: return .nat
+        case .webSocket: return .webSocket
+        case .rendezvous, .consoleSocket: return .rendezvous
+        }
+    }
+}
+
 /// One hbbs worker: a UDP socket and three listeners (all SO_REUSEPORT), its connections, and the
 /// completion handling that carries out `RendezvousCore`'s decisions.
 public final class RendezvousWorker: WorkerHandler {
@@ -115,6 +127,8 @@ public final class RendezvousWorker: WorkerHandler {
 
     let shared: HbbsShared
     let index: Int
+    /// This worker's counters (single writer: this thread).
+    let counters: HbbsCounters.Worker
     var udpFD: Int32 = -1
     var udpIsIPv6 = true
     var listeners: [(fd: Int32, port: PortKind)] = []
@@ -144,6 +158,7 @@ public final class RendezvousWorker: WorkerHandler {
     public init(shared: HbbsShared, index: Int) {
         self.shared = shared
         self.index = index
+        counters = shared.counters.worker(index)
         recvHeader = .allocate(capacity: 1)
         recvHeader.initialize(to: msghdr())
         recvHeader.pointee.msg_namelen = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -218,7 +233,7 @@ public final class RendezvousWorker: WorkerHandler {
         for h in connections.handles {
             guard let c = connections[h], !c.closed else { continue }
             if now >= c.deadline {
-                shared.counters.count(.readTimeout)
+                counters.count(.readTimeout)
                 close(h, &context)
             } else if c.registeredID != nil && now >= c.nextPing {
                 connections.withElement(h) { $0.nextPing = now + HbbsLimits.tcpRegistrationPingNanos }
@@ -287,6 +302,7 @@ public final class RendezvousWorker: WorkerHandler {
     func handleDatagram(_ c: Completion, _ context: inout WorkerContext<HbbsMail>) {
         if !c.hasMore {
             udpRecvArmed = false
+            if c.result == -ENOBUFS { context.engineCounters.add(.bufferRingEmpty) }
             if !stopping { try? armUDP(&context) }
         }
         guard c.result > 0, let id = c.bufferID, let buffers = udpBuffers else { return }
@@ -294,22 +310,22 @@ public final class RendezvousWorker: WorkerHandler {
         defer { buffers.recycle(id) }
         guard let out = RecvMsgOut(buffer: buffers.buffer(id), received: c.result, msghdr: recvHeader),
               let endpoint = out.source, let source = SocketAddress(endpoint) else { return }
-        if out.isTruncated { shared.counters.count(.truncatedDatagram); return }
+        if out.isTruncated { counters.count(.truncatedDatagram); return }
         guard let message = try? RendezvousMessage(serializedBytes: UnsafeRawBufferPointer(out.payload)) else {
-            shared.counters.count(.undecodableDatagram)
+            counters.count(.undecodableDatagram)
             return
         }
         let now = millis(context.now)
         switch message {
         case .registerPeer(let m):
-            shared.counters.registerPeer.add()
+            counters.count(.registerPeer)
             guard case .reply(let requestPk, let update, let ipChanged) = shared.core.handleRegisterPeer(m, from: source, now: now) else { return }
             let reply = requestPk ? Self.requestPkTrue : Self.requestPkFalse
             reply.withUnsafeBytes { sendRaw($0, to: endpoint, &context) }
             if let update { sendDatagram(.configureUpdate(update), to: source, &context) }
             if ipChanged { Log.debug("IP change of \(m.id) to \(source)") }
         case .registerPk(let m):
-            shared.counters.registerPk.add()
+            counters.count(.registerPk)
             switch shared.core.handleRegisterPk(m, from: source, now: now) {
             case .drop: return
             case .reply(let result):
@@ -325,14 +341,14 @@ public final class RendezvousWorker: WorkerHandler {
         default:
             // §5.2: PunchHoleRequest, PunchHoleSent, LocalAddr and everything else are ignored
             // over UDP (no datagram is ever sent to an address taken from a payload).
-            shared.counters.count(.ignoredDatagram)
+            counters.count(.ignoredDatagram)
         }
     }
 
     /// Sends a reply datagram to a raw address (from this worker's UDP socket).
     func sendDatagram(_ message: RendezvousMessage, to address: SocketAddress, _ context: inout WorkerContext<HbbsMail>) {
         guard let endpoint = address.endpoint(forIPv6Socket: udpIsIPv6) else { return }
-        guard let slot = freeSendSlots.popLast() else { shared.counters.count(.udpSendPoolExhausted); return }
+        guard let slot = freeSendSlots.popLast() else { counters.count(.udpSendPoolExhausted); return }
         let s = sendSlots + Int(slot)
         guard let n = try? message.serialize(into: UnsafeMutableRawBufferPointer(start: s.pointee.buffer, count: HbbsLimits.udpSendSlotSize)) else {
             freeSendSlots.append(slot)
@@ -342,7 +358,7 @@ public final class RendezvousWorker: WorkerHandler {
     }
 
     func sendRaw(_ bytes: UnsafeRawBufferPointer, to endpoint: SocketEndpoint, _ context: inout WorkerContext<HbbsMail>) {
-        guard let slot = freeSendSlots.popLast() else { shared.counters.count(.udpSendPoolExhausted); return }
+        guard let slot = freeSendSlots.popLast() else { counters.count(.udpSendPoolExhausted); return }
         let s = sendSlots + Int(slot)
         s.pointee.buffer.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
         submitSend(slot: slot, length: bytes.count, to: endpoint, &context)
@@ -388,7 +404,7 @@ public final class RendezvousWorker: WorkerHandler {
                 }
             }
         } catch {
-            shared.counters.count(.databaseQueueFull)
+            counters.count(.databaseQueueFull)
             Log.error("database queue refused a write: \(error)")
         }
     }
@@ -408,7 +424,7 @@ public final class RendezvousWorker: WorkerHandler {
                 }
             }
         } catch {
-            shared.counters.count(.databaseQueueFull)
+            counters.count(.databaseQueueFull)
             WorkerMailboxes.shared.post(mail(nil, true), to: me)
         }
     }
@@ -455,7 +471,7 @@ public final class RendezvousWorker: WorkerHandler {
                               stream: MessageStream(kind: port == .webSocket ? .webSocket : .framed, maxMessageSize: HbbsLimits.maxMessage),
                               deadline: deadline)
         guard let h = connections.insert(conn) else {
-            shared.counters.count(.connectionLimit)
+            counters.count(.connectionLimit)
             if now >= nextLimitLog {
                 nextLimitLog = now + 10_000_000_000
                 Log.warn("worker \(index): \(HbbsLimits.maxConnectionsPerWorker) connections open; refusing new ones (\(shared.counters.value(.connectionLimit)) refused so far)")
@@ -463,6 +479,7 @@ public final class RendezvousWorker: WorkerHandler {
             Socket.close(fd)
             return
         }
+        counters.open(conn.openKind, 1)
         // §4.5: greet plain-TCP rendezvous connections with a signed ephemeral key, as Pro servers
         // do; clients that do not use it skip one leading KeyExchange.
         if port == .rendezvous, let serverKey = shared.core.settings.signingKey {
@@ -492,7 +509,11 @@ public final class RendezvousWorker: WorkerHandler {
         if !c.hasMore { connections.withElement(h) { $0.recvArmed = false } }
         guard let conn = connections[h], !conn.closed else { finishIfDone(h, &context); return }
         if c.result <= 0 {
-            if c.result == -ENOBUFS && !c.hasMore { armRecv(h, &context); return }
+            if c.result == -ENOBUFS && !c.hasMore {
+                context.engineCounters.add(.bufferRingEmpty)
+                armRecv(h, &context)
+                return
+            }
             end(h, &context) // EOF or error
             return
         }
@@ -553,13 +574,13 @@ public final class RendezvousWorker: WorkerHandler {
                 conn.deadline = context.now + HbbsLimits.messageTimeoutNanos
             }
         }
-        if cryptoFailed { shared.counters.count(.badFrame); close(h, &context); return }
+        if cryptoFailed { counters.count(.badFrame); close(h, &context); return }
         if failure != nil {
             if connections[h]?.stream.awaitingUpgrade == true {
-                shared.counters.count(.webSocketUpgradeFailed)
+                counters.count(.webSocketUpgradeFailed)
                 enqueue(WebSocketHandshake.badRequestResponse, on: h, &context)
             } else {
-                shared.counters.count(.badFrame)
+                counters.count(.badFrame)
             }
             end(h, &context)
             return
@@ -567,7 +588,7 @@ public final class RendezvousWorker: WorkerHandler {
         for message in inbound {
             guard let current = connections[h], !current.closed, !current.ending else { break }
             connections.withElement(h) { $0.deadline = context.now + HbbsLimits.messageTimeoutNanos }
-            guard let message else { shared.counters.count(.badFrame); end(h, &context); return }
+            guard let message else { counters.count(.badFrame); end(h, &context); return }
             if let id = current.registeredID, case .none = message {
                 // §5.9: the client echoes our empty frames; any frame keeps the peer online.
                 shared.core.refreshRoute(id, route(h), now: millis(context.now))
@@ -588,6 +609,7 @@ public final class RendezvousWorker: WorkerHandler {
         case .testNatRequest:
             reply(.testNatResponse(TestNatResponse(port: Int32(conn.peer.port))), on: h, conn, &context)
         case .onlineRequest(let m):
+            counters.count(.onlineRequest)
             reply(.onlineResponse(shared.core.onlineStates(m.peers, now: millis(context.now))), on: h, conn, &context)
         default: break
         }
@@ -598,13 +620,14 @@ public final class RendezvousWorker: WorkerHandler {
     func handleRendezvous(_ message: RendezvousMessage, _ h: SlotTable<Connection>.Handle, _ conn: Connection, _ context: inout WorkerContext<HbbsMail>) {
         switch message {
         case .punchHoleRequest(let m):
-            shared.counters.punchRequests.add()
             placeSink(h, conn)
             carryOutPunch(m, h, conn, loaded: nil, &context)
         case .requestRelay(let m):
             placeSink(h, conn)
             if let (to, forwarded) = shared.core.handleRequestRelay(m, from: conn.address, timeMicros: AddrMangle.currentTimeMicros()) {
-                sendToPeer(m.id, at: to, forwarded, &context)
+                counters.count(sendToPeer(m.id, at: to, forwarded, &context) ? .relayForwardedTCP : .relayForwardedUDP)
+            } else {
+                counters.count(.relayUnknownID)
             }
         case .relayResponse(let m):
             answer(.relayResponse(m), h, conn, &context)
@@ -629,6 +652,7 @@ public final class RendezvousWorker: WorkerHandler {
             end(h, &context)
         case .onlineRequest(let m):
             // Beyond upstream OSS (§5.4.2 SHOULD): web clients send it to P+2.
+            counters.count(.onlineRequest)
             if !conn.sinkPlaced { reply(.onlineResponse(shared.core.onlineStates(m.peers, now: millis(context.now))), on: h, conn, &context) }
             end(h, &context)
         default:
@@ -637,10 +661,12 @@ public final class RendezvousWorker: WorkerHandler {
     }
 
     /// B-bound messages go over B's registration connection when it has one (§5.9), else by UDP.
-    func sendToPeer(_ id: String, at address: SocketAddress, _ message: RendezvousMessage, _ context: inout WorkerContext<HbbsMail>) {
+    /// Returns true when the message went over TCP.
+    @discardableResult
+    func sendToPeer(_ id: String, at address: SocketAddress, _ message: RendezvousMessage, _ context: inout WorkerContext<HbbsMail>) -> Bool {
         guard let route = shared.core.registry.peer(id)?.tcpRoute else {
             sendDatagram(message, to: address, &context)
-            return
+            return false
         }
         let payload = message.serializedBytes()
         if route.worker == index {
@@ -648,6 +674,7 @@ public final class RendezvousWorker: WorkerHandler {
         } else {
             context.post(.deliver(slot: route.slot, generation: route.generation, payload: payload), to: route.worker)
         }
+        return true
     }
 
     func route(_ h: SlotTable<Connection>.Handle) -> TCPRoute { TCPRoute(worker: index, slot: h.index, generation: h.generation) }
@@ -655,7 +682,7 @@ public final class RendezvousWorker: WorkerHandler {
     /// §5.9 (beyond upstream OSS): RegisterPk with a key over P or P+2 is checked as over UDP; on
     /// OK the peer is online and reachable over this connection while it lives.
     func registerOverTCP(_ m: RegisterPk, _ h: SlotTable<Connection>.Handle, _ conn: Connection, _ context: inout WorkerContext<HbbsMail>) {
-        shared.counters.registerPk.add()
+        counters.count(.registerPk)
         switch shared.core.handleRegisterPk(m, from: conn.address, now: millis(context.now)) {
         case .drop: end(h, &context)
         case .reply(let result): confirmTCPRegistration(m.id, result, h, conn, &context)
@@ -690,9 +717,14 @@ public final class RendezvousWorker: WorkerHandler {
                                                          unixSeconds: Int64(time(nil)), loaded: loaded, timeMicros: AddrMangle.currentTimeMicros())
         switch decision {
         case .fail(let failure):
+            switch failure {
+            case .offline: counters.count(.punchOffline)
+            case .licenseMismatch: counters.count(.punchLicenceMismatch)
+            default: counters.count(.punchIDNotExist)
+            }
             deliver(.punchHoleResponse(PunchHoleResponse(failure: failure)), to: conn.address.normalized, &context)
         case .sendToPeer(let to, let message):
-            sendToPeer(m.id, at: to, message, &context)
+            counters.count(sendToPeer(m.id, at: to, message, &context) ? .punchForwardedTCP : .punchForwardedUDP)
         case .needsDatabaseLookup:
             lookUp(m.id) { record, _ in .punchLoaded(slot: h.index, generation: h.generation, m, record) }
         }
@@ -717,18 +749,20 @@ public final class RendezvousWorker: WorkerHandler {
         case .localAddr(let m): (target, message) = shared.core.handleLocalAddr(m, record: record)
         case .relayResponse(let m): (target, message) = shared.core.handleRelayResponse(m, record: record)
         }
-        deliver(message, to: target, &context)
+        counters.count(deliver(message, to: target, &context) ? .answerDelivered : .answerNoSink)
     }
 
-    /// Lookup-and-remove of A's sink, then one message on it (§6).
-    func deliver(_ message: RendezvousMessage, to key: SocketAddress, _ context: inout WorkerContext<HbbsMail>) {
-        guard let sink = shared.sinks.take(key) else { return }
+    /// Lookup-and-remove of A's sink, then one message on it (§6). False when no sink waited.
+    @discardableResult
+    func deliver(_ message: RendezvousMessage, to key: SocketAddress, _ context: inout WorkerContext<HbbsMail>) -> Bool {
+        guard let sink = shared.sinks.take(key) else { return false }
         let payload = message.serializedBytes()
         if sink.worker == index {
             send(payload: payload, on: SlotTable<Connection>.Handle(index: sink.slot, generation: sink.generation), &context)
         } else {
             context.post(.deliver(slot: sink.slot, generation: sink.generation, payload: payload), to: sink.worker)
         }
+        return true
     }
 
     func reply(_ message: RendezvousMessage, on h: SlotTable<Connection>.Handle, _ conn: Connection, _ context: inout WorkerContext<HbbsMail>) {
@@ -810,6 +844,7 @@ public final class RendezvousWorker: WorkerHandler {
         guard let c = connections[h], c.closed, !c.recvArmed, !c.outbox.isSending else { return }
         Socket.close(c.fd)
         connections.remove(h)
+        counters.open(c.openKind, -1)
     }
 }
 

@@ -31,7 +31,7 @@ public struct HbbrOptions: ServerOptions, Equatable {
     public var trustedProxies: TrustedProxyList
     /// `--workers`: nil = one per CPU of the affinity mask.
     public var workers: Int?
-    /// `--metrics-address`: nil = no metrics endpoint.
+    /// `--metrics`/`METRICS`: where `/metrics` and `/health` are served; nil = off.
     public var metricsAddress: SocketAddressLiteral?
     /// `RUST_LOG` from the inherited environment only; default `info`.
     public var logFilter: String
@@ -53,8 +53,8 @@ public struct HbbrOptions: ServerOptions, Equatable {
                    summary: "Peers whose X-Real-IP/X-Forwarded-For is believed; '*' = everyone (upstream)"),
         OptionSpec(long: "workers", valueName: "N", defaultText: "auto (one per CPU)",
                    summary: "Worker threads"),
-        OptionSpec(long: "metrics-address", valueName: "IP:PORT", defaultText: "off",
-                   summary: "Serve Prometheus metrics over HTTP at this address"),
+        OptionSpec(long: "metrics", valueName: "IP:PORT", defaultText: "off",
+                   summary: "Serve Prometheus /metrics and /health over HTTP at this address"),
     ]
 
     public static let environmentOnly: [EnvironmentSpec] = [

@@ -53,7 +53,7 @@ public struct HbbsOptions: ServerOptions, Equatable {
     public var registerPkNewIDsPerIPPerDay: Int
     /// `--workers`: nil = one per CPU of the affinity mask.
     public var workers: Int?
-    /// `--metrics-address`: nil = no metrics endpoint.
+    /// `--metrics`/`METRICS`: where `/metrics` and `/health` are served; nil = off.
     public var metricsAddress: SocketAddressLiteral?
     /// `RUST_LOG` from the inherited environment only (upstream reads it before any file); default `info`.
     public var logFilter: String
@@ -92,8 +92,8 @@ public struct HbbsOptions: ServerOptions, Equatable {
                    summary: "New IDs one IP may register per day; 0 = off"),
         OptionSpec(long: "workers", valueName: "N", defaultText: "auto (one per CPU)",
                    summary: "Worker threads"),
-        OptionSpec(long: "metrics-address", valueName: "IP:PORT", defaultText: "off",
-                   summary: "Serve Prometheus metrics over HTTP at this address"),
+        OptionSpec(long: "metrics", valueName: "IP:PORT", defaultText: "off",
+                   summary: "Serve Prometheus /metrics and /health over HTTP at this address"),
     ]
 
     public static let environmentOnly: [EnvironmentSpec] = [

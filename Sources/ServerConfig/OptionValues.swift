@@ -120,11 +120,11 @@ extension Settings {
         return n
     }
 
-    /// `--metrics-address`: unset, empty or `off` → nil (no metrics endpoint).
+    /// `--metrics`/`METRICS`: unset, empty or `off` → nil (no metrics endpoint).
     func metricsAddress() throws(ConfigError) -> SocketAddressLiteral? {
-        guard let (text, origin) = entry("METRICS-ADDRESS"), !text.isEmpty, text.lowercased() != "off" else { return nil }
+        guard let (text, origin) = entry("METRICS"), !text.isEmpty, text.lowercased() != "off" else { return nil }
         guard let address = SocketAddressLiteral(text) else {
-            throw .invalidValue(setting: "METRICS_ADDRESS", value: text, origin: origin,
+            throw .invalidValue(setting: "METRICS", value: text, origin: origin,
                                 expected: "'off' or ip:port (IPv6 as [ip]:port)")
         }
         return address

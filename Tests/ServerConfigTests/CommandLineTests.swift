@@ -87,7 +87,7 @@ struct CommandLineTests {
         let hbbs = HbbsOptions.helpText(version: "t")
         for env in ["PORT", "BIND", "SERIAL", "RENDEZVOUS_SERVERS", "SOFTWARE_URL", "RELAY_SERVERS", "RMEM", "MASK", "KEY",
                     "ADMIN_CONSOLE", "TRUSTED_PROXIES", "REGISTER_PK_IP_RATE", "REGISTER_PK_IP_NEW_IDS", "WORKERS",
-                    "METRICS_ADDRESS", "DB_URL", "MAX_DATABASE_CONNECTIONS", "ALWAYS_USE_RELAY", "LOCAL_IP", "TEST_HBBS",
+                    "METRICS", "DB_URL", "MAX_DATABASE_CONNECTIONS", "ALWAYS_USE_RELAY", "LOCAL_IP", "TEST_HBBS",
                     "RUST_LOG"] {
             #expect(hbbs.contains(env), "\(env)")
         }

@@ -35,7 +35,7 @@ struct HbbsOptionsTests {
             "BIND": "10.0.0.1", "PORT": "3000", "SERIAL": "7", "RENDEZVOUS_SERVERS": "a,b", "SOFTWARE_URL": "http://u",
             "RELAY_SERVERS": "r1, r2,,r3", "RMEM": "4194304", "MASK": "192.168.0.0/16", "KEY": "K",
             "ADMIN_CONSOLE": "off", "TRUSTED_PROXIES": "*", "REGISTER_PK_IP_RATE": "0", "REGISTER_PK_IP_NEW_IDS": "5",
-            "WORKERS": "3", "METRICS_ADDRESS": "127.0.0.1:9100",
+            "WORKERS": "3", "METRICS": "127.0.0.1:9100",
         ]))
         #expect(o.bindAddress?.text == "10.0.0.1")
         #expect(o.port == 3000)
@@ -158,10 +158,10 @@ struct HbbsOptionsTests {
     }
 
     @Test func metricsAddress() throws {
-        #expect(try HbbsOptions.resolve(settings(flags: [("metrics-address", "[::1]:9100")])).metricsAddress?.port == 9100)
-        #expect(try HbbsOptions.resolve(settings(flags: [("metrics-address", "off")])).metricsAddress == nil)
-        #expect(throws: ConfigError.self) { try HbbsOptions.resolve(settings(flags: [("metrics-address", "9100")])) }
-        #expect(throws: ConfigError.self) { try HbbsOptions.resolve(settings(flags: [("metrics-address", "localhost:9100")])) }
+        #expect(try HbbsOptions.resolve(settings(flags: [("metrics", "[::1]:9100")])).metricsAddress?.port == 9100)
+        #expect(try HbbsOptions.resolve(settings(flags: [("metrics", "off")])).metricsAddress == nil)
+        #expect(throws: ConfigError.self) { try HbbsOptions.resolve(settings(flags: [("metrics", "9100")])) }
+        #expect(throws: ConfigError.self) { try HbbsOptions.resolve(settings(flags: [("metrics", "localhost:9100")])) }
     }
 
     // MARK: Files
