@@ -132,7 +132,8 @@ public struct RustLogFilter: Sendable, Equatable {
         for d in directives where target == d.target || target.hasPrefix(d.target + "::") {
             if best == nil || d.target.count > best!.length { best = (d.target.count, d.level) }
         }
-        return best?.level ?? defaultLevel
+        if let best { return best.level }
+        return defaultLevel
     }
 
     /// Whether `level` is logged for `target`.

@@ -46,10 +46,10 @@ struct CounterTableTests {
         t.slot(0).add(1)
         t.slot(2).add(1, 41)
         t.slot(1).set(19, 7)
-        t.slot(1).add(EngineCounter.cqes, 5)
+        t.slot(1).add(EngineCounter.bufferRingEmpty, 5)
         #expect(t.sum(1) == 42 && t.value(worker: 2, 1) == 41)
         #expect(t.value(worker: 1, 19) == 7 && t.sum(19) == 7)
-        #expect(t.value(worker: 1, EngineCounter.cqes.rawValue) == 5)
+        #expect(t.value(worker: 1, EngineCounter.bufferRingEmpty.rawValue) == 5)
     }
 
     @Test func concurrentWritersOnSeparateBlocksLoseNothing() async {
@@ -97,7 +97,7 @@ struct MetricsEndpointTests {
         let things = publisher.counter("things_total", help: "Things", labels: [("kind", "a")])
         table.slot(1).add(EngineCounter.sqes, 9)
         endpoint.start {
-            things.publish(table.sum(0) + 3)
+            things.publish(table.sum(EngineCounter.cqes.rawValue) + 3)
             engine.publish()
         }
         defer { endpoint.stop() }
@@ -113,9 +113,10 @@ struct MetricsEndpointTests {
         #expect(metrics.contains("ringdesk_test_ring_sqes_total{worker=\"1\"} 9\n"))
         #expect(metrics.contains("ringdesk_test_ring_sqes_total{worker=\"0\"} 0\n"))
         // A second scrape publishes only what changed.
-        table.slot(0).add(EngineCounter.sqes, 2)
+        table.slot(0).add(EngineCounter.cqes, 2)
         let again = request(port, "GET /metrics HTTP/1.1\r\n\r\n")
         #expect(again.contains("ringdesk_test_things_total{kind=\"a\"} 5\n"))
+        #expect(again.contains("ringdesk_test_ring_cqes_total{worker=\"0\"} 2\n"))
 
         let health = request(port, "GET /health HTTP/1.1\r\n\r\n")
         #expect(health.hasPrefix("HTTP/1.1 200 OK\r\n") && health.contains(#"{"status":"ok","server":"test","uptime_seconds":"#))
