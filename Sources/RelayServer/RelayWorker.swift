@@ -487,6 +487,7 @@ public final class RelayWorker: WorkerHandler {
         }
         runtime.usage.set(session.usageKey, .init())
         counters.count(.sessionsStarted)
+        countHandedOver(a, b, framed: a.webSocket || b.webSocket)
         Log.debug("relay session \(a.address) <-> \(b.address) (\(a.webSocket || b.webSocket ? "framed" : pool == nil ? "copy" : "splice"))")
         session.setMaxChunk(max(HbbrLimits.minimumChunk, min(session.bucket.available(now: now), max(0, totalCredit))))
         react(session.start(ring: &context.ring), h, &context)
