@@ -46,6 +46,15 @@ struct MetricsTests {
 
     static func scrape(_ port: UInt16) -> Scrape { Scrape(get(port, "/metrics") ?? "") }
 
+    /// Starts `binary` with `--metrics 127.0.0.1:<P+1>` (free, unused by either server) and waits
+    /// for /health; returns the server and the metrics port.
+    static func start(_ binary: String, _ extra: [String]) throws -> (ServerProcess, UInt16) {
+        let p = ServerProcess.freePortBase()
+        let server = try ServerProcess(binary, arguments: ["--admin-console", "off"] + extra + ["--metrics", "127.0.0.1:\(p + 1)"], port: p)
+        try waitForHealth(server, port: p + 1)
+        return (server, p + 1)
+    }
+
     /// Waits until /health answers (the endpoint starts right after the workers).
     static func waitForHealth(_ server: ServerProcess, port: UInt16) throws {
         let deadline = now() + 10
@@ -111,11 +120,8 @@ struct MetricsTests {
     // MARK: hbbs
 
     @Test func hbbsCountsRegistrationsPunchHolesAndRelayRequests() throws {
-        let p = ServerProcess.freePortBase()
-        let metricsPort = p + 1
-        let server = try ServerProcess("hbbs", arguments: ["--admin-console", "off", "--workers", "2",
-                                                           "--metrics", "127.0.0.1:\(metricsPort)"], port: p)
-        try Self.waitForHealth(server, port: metricsPort)
+        let (server, metricsPort) = try Self.start("hbbs", ["--workers", "2"])
+        let p = server.port
         let hbbs = HbbsTests()
         let before = Self.scrape(metricsPort)
         #expect(before.status == 200)
@@ -198,12 +204,8 @@ struct MetricsTests {
     }
 
     @Test func badRequestsGetErrorsAndOversizedOnesAreClosed() throws {
-        let p = ServerProcess.freePortBase()
-        let metricsPort = p + 1
-        let server = try ServerProcess("hbbs", arguments: ["--admin-console", "off", "--workers", "1",
-                                                           "--metrics", "127.0.0.1:\(metricsPort)"], port: p)
+        let (server, metricsPort) = try Self.start("hbbs", ["--workers", "1"])
         defer { server.stop() }
-        try Self.waitForHealth(server, port: metricsPort)
         let health = Self.get(metricsPort, "/health") ?? ""
         #expect(health.hasPrefix("HTTP/1.1 200 OK\r\n") && health.contains("Content-Type: application/json"))
         #expect(health.contains(#"{"status":"ok","server":"hbbs""#))
@@ -246,11 +248,8 @@ struct MetricsTests {
 
     @Test(arguments: ["auto", "copy"])
     func hbbrCountsPairsAndRelayedBytesByMode(relayMode: String) throws {
-        let q = ServerProcess.freePortBase()
-        let metricsPort = q + 1
-        let server = try ServerProcess("hbbr", arguments: ["--admin-console", "off", "--workers", "2", "--relay-mode", relayMode,
-                                                           "--metrics", "127.0.0.1:\(metricsPort)"], port: q)
-        try Self.waitForHealth(server, port: metricsPort)
+        let (server, metricsPort) = try Self.start("hbbr", ["--workers", "2", "--relay-mode", relayMode])
+        let q = server.port
         let hbbr = HbbrTests()
         let (a, b) = try hbbr.tcpPair(server, uuid: "M-1")
         let n = 300_000
@@ -301,12 +300,9 @@ struct MetricsTests {
     }
 
     @Test func hbbrCountsRefusalsByReason() throws {
-        let q = ServerProcess.freePortBase()
-        let metricsPort = q + 1
-        let server = try ServerProcess("hbbr", arguments: ["--admin-console", "off", "-k", "relay-key",
-                                                           "--metrics", "127.0.0.1:\(metricsPort)"], port: q)
+        let (server, metricsPort) = try Self.start("hbbr", ["-k", "relay-key"])
+        let q = server.port
         defer { server.stop() }
-        try Self.waitForHealth(server, port: metricsPort)
         let hbbr = HbbrTests()
         let wrong = try TCPClient(port: q)
         wrong.write(hbbr.relayFrame("M-2", key: "nope"))
