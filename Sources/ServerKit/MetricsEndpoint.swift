@@ -109,25 +109,26 @@ public final class MetricsEndpoint: @unchecked Sendable {
         while true {
             switch MetricsHTTP.parse(received) {
             case .request(let method, let path):
-                send(fd, answer(method: method, path: path))
+                let (status, bytes) = answer(method: method, path: path)
+                reply(fd, path: path, status: status, bytes)
                 return
             case .malformed:
-                send(fd, MetricsHTTP.response(status: 400, contentType: "text/plain", body: Array("bad request\n".utf8)))
+                reply(fd, status: 400, "bad request")
                 return
             case .tooLarge:
-                send(fd, MetricsHTTP.response(status: 431, contentType: "text/plain", body: Array("request too large\n".utf8)))
+                reply(fd, status: 431, "request too large")
                 return
             case .incomplete:
                 break
             }
             if monotonicNanos() >= deadline {
-                send(fd, MetricsHTTP.response(status: 408, contentType: "text/plain", body: Array("request timeout\n".utf8)))
+                reply(fd, status: 408, "request timeout")
                 return
             }
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                send(fd, MetricsHTTP.response(status: 408, contentType: "text/plain", body: Array("request timeout\n".utf8)))
+                reply(fd, status: 408, "request timeout")
                 return
             }
             if n <= 0 { return }
@@ -135,21 +136,35 @@ public final class MetricsEndpoint: @unchecked Sendable {
         }
     }
 
-    /// The response to a complete request.
-    func answer(method: String, path: String) -> [UInt8] {
-        let known = path == "/metrics" || path == "/health"
-        guard known else { return MetricsHTTP.response(status: 404, contentType: "text/plain", body: Array("not found\n".utf8)) }
-        guard method == "GET" else {
-            return MetricsHTTP.response(status: 405, contentType: "text/plain", body: Array("method not allowed\n".utf8),
-                                        extraHeaders: ["Allow: GET"])
-        }
+    /// The status and the response to a complete request.
+    func answer(method: String, path: String) -> (Int, [UInt8]) {
+        guard path == "/metrics" || path == "/health" else { return (404, MetricsHTTP.text(status: 404, "not found")) }
+        guard method == "GET" else { return (405, MetricsHTTP.text(status: 405, "method not allowed", extraHeaders: ["Allow: GET"])) }
         if path == "/health" {
-            if stopping.load(ordering: .relaxed) { return MetricsHTTP.json(status: 503, #"{"status":"stopping"}"#) }
+            if stopping.load(ordering: .relaxed) { return (503, MetricsHTTP.json(status: 503, #"{"status":"stopping"}"#)) }
             let uptime = (monotonicNanos() - startedAt) / 1_000_000_000
-            return MetricsHTTP.json(status: 200, #"{"status":"ok","server":"\#(server)","uptime_seconds":\#(uptime)}"#)
+            return (200, MetricsHTTP.json(status: 200, #"{"status":"ok","server":"\#(server)","uptime_seconds":\#(uptime)}"#))
         }
         collect()
-        return MetricsHTTP.response(status: 200, contentType: MetricsHTTP.prometheusContentType, body: registry.emitToBuffer())
+        return (200, MetricsHTTP.response(status: 200, contentType: MetricsHTTP.prometheusContentType, body: registry.emitToBuffer()))
+    }
+
+    /// Sends a short plain-text answer and counts it.
+    func reply(_ fd: Int32, status: Int, _ text: String) {
+        reply(fd, path: nil, status: status, MetricsHTTP.text(status: status, text))
+    }
+
+    /// Sends a response and counts it (a scrape shows the scrapes before it).
+    func reply(_ fd: Int32, path: String?, status: Int, _ bytes: [UInt8]) {
+        send(fd, bytes)
+        count(path: path, status: status)
+    }
+
+    /// `ringdesk_<server>_http_requests_total{path,status}` through the swift-metrics API (the
+    /// factory bootstrapped in `start` puts it into this registry).
+    func count(path: String?, status: Int) {
+        let label = path == "/metrics" || path == "/health" ? path! : "other"
+        CoreMetrics.Counter(label: "ringdesk_\(server)_http_requests_total", dimensions: [("path", label), ("status", String(status))]).increment()
     }
 
     func send(_ fd: Int32, _ bytes: [UInt8]) {

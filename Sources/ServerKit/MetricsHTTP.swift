@@ -55,6 +55,11 @@ public enum MetricsHTTP {
         return Array(head.utf8) + body
     }
 
+    /// A short plain-text response (the text and a newline).
+    public static func text(status: Int, _ text: String, extraHeaders: [String] = []) -> [UInt8] {
+        response(status: status, contentType: "text/plain", body: Array((text + "\n").utf8), extraHeaders: extraHeaders)
+    }
+
     /// A JSON response (`application/json`).
     public static func json(status: Int, _ text: String, extraHeaders: [String] = []) -> [UInt8] {
         response(status: status, contentType: "application/json", body: Array((text + "\n").utf8), extraHeaders: extraHeaders)

@@ -189,6 +189,9 @@ struct MetricsTests {
         }
         #expect(after.body.contains("# TYPE ringdesk_hbbs_register_peer_total counter"))
         #expect(after.body.contains("# TYPE ringdesk_hbbs_peers_online gauge"))
+        // The endpoint's own requests, counted through the swift-metrics API.
+        #expect(after["ringdesk_hbbs_http_requests_total{path=\"/metrics\",status=\"200\"}"] == 1)
+        #expect(after["ringdesk_hbbs_http_requests_total{path=\"/health\",status=\"200\"}"] >= 1)
 
         // Closed connections leave the gauge.
         for c in [a, r, r2, unknown, wrong, b1TCP, online] { c.shutdownBoth() }
@@ -220,6 +223,10 @@ struct MetricsTests {
         let silent = try TCPClient(port: metricsPort)
         #expect(silent.closedByServer(within: 5))
         #expect(Self.get(metricsPort, "/health")?.hasPrefix("HTTP/1.1 200") == true)
+        let counts = Self.scrape(metricsPort)
+        for (path, status) in [("other", 404), ("/metrics", 405), ("other", 400), ("other", 408)] {
+            #expect(counts["ringdesk_hbbs_http_requests_total{path=\"\(path)\",status=\"\(status)\"}"] >= 1, "\(path) \(status)")
+        }
     }
 
     @Test func metricsAreOffByDefaultAndABusyPortStopsStartup() throws {
