@@ -7,7 +7,7 @@ import Logging
 /// counters serve there.
 public enum Log {
     /// The levels RUST_LOG knows, most severe first.
-    public enum Level: Int, Sendable, Comparable, CustomStringConvertible, CaseIterable {
+    public enum Level: Int, Sendable, Comparable, CustomStringConvertible {
         case error = 1, warn, info, debug, trace
         public static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
         /// Upstream's spelling in log lines.
@@ -86,7 +86,7 @@ public enum Log {
 /// directive applies to that target and to its `target::sub` paths; the longest match wins, and
 /// a later directive for the same target replaces an earlier one. Anything else (an unknown
 /// level, more than one `=`, spaces inside a directive) is ignored and listed in `ignored`.
-public struct RustLogFilter: Sendable, Equatable {
+public struct RustLogFilter: Sendable {
     /// nil = `off`.
     public typealias Threshold = Log.Level?
     /// Level for targets no directive names (`info` unless a bare level says otherwise).
@@ -145,11 +145,6 @@ public struct RustLogFilter: Sendable, Equatable {
     /// swift-log's level for a handler of `target`; `off` maps to `critical`, which the servers
     /// never use, and the handler drops it too.
     func swiftLogLevel(for target: String) -> Logger.Level { level(for: target)?.swiftLog ?? .critical }
-
-    public static func == (a: RustLogFilter, b: RustLogFilter) -> Bool {
-        a.defaultLevel == b.defaultLevel && a.ignored == b.ignored
-            && a.directives.map(\.target) == b.directives.map(\.target) && a.directives.map(\.level) == b.directives.map(\.level)
-    }
 
     private mutating func set(_ target: String, _ level: Threshold) {
         directives.removeAll { $0.target == target }
