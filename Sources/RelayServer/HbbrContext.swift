@@ -102,6 +102,9 @@ public enum HbbrMail: Sendable {
     /// The partner of this worker's waiting half (slot/generation) arrived on another worker;
     /// this worker now owns `half.fd` and the session.
     case partnerArrived(slot: UInt32, generation: UInt16, half: PairedHalf)
+    /// A stop signal with a drain time: stop accepting (close the listeners), close every
+    /// connection not yet in a session, and let the sessions run until they end or the worker stops.
+    case drain
 }
 
 /// Everything the hbbr workers share; created once by `HbbrServer`; every member is thread-safe.
@@ -155,6 +158,8 @@ public final class HbbrCounters: Sendable {
     let drops = Drop.allCases.map { _ in Counter() }
     public let sessionsStarted = Counter()
     public let sessionsEnded = Counter()
+    /// Sessions running now (all workers).
+    public var activeSessions: Int { sessionsStarted.value - sessionsEnded.value }
     /// Sessions whose halves were accepted by different workers (one was handed over).
     public let crossWorkerPairs = Counter()
 
