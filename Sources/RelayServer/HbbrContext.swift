@@ -102,6 +102,9 @@ public enum HbbrMail: Sendable {
     /// The partner of this worker's waiting half (slot/generation) arrived on another worker;
     /// this worker now owns `half.fd` and the session.
     case partnerArrived(slot: UInt32, generation: UInt16, half: PairedHalf)
+    /// A stop signal with a drain time: stop accepting (close the listeners), close every
+    /// connection not yet in a session, and let the sessions run until they end or the worker stops.
+    case drain
 }
 
 /// Everything the hbbr workers share; created once by `HbbrServer`; every member is thread-safe.
@@ -181,6 +184,8 @@ public final class HbbrCounters: Sendable {
 
     public func value(_ d: Drop) -> Int { Int(truncatingIfNeeded: table.sum(Self.index(d))) }
     public func value(_ e: Event) -> UInt64 { table.sum(Self.index(e)) }
+    /// Sessions running now (all workers).
+    public var activeSessions: Int { Int(truncatingIfNeeded: value(.sessionsStarted) &- value(.sessionsEnded)) }
     public func value(_ l: Level, worker: Int) -> Int { Int(truncatingIfNeeded: table.value(worker: worker, Self.index(l))) }
 
     static func index(_ d: Drop) -> Int { d.rawValue }

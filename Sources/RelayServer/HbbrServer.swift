@@ -78,6 +78,7 @@ public final class HbbrServer {
                                 workers: workerCount)
         self.shared = shared
 
+        configuration.ioWorkerLimit = options.ioWorkers > 0 ? UInt32(options.ioWorkers) : nil
         do {
             group = try WorkerGroup(configuration: configuration) { index in RelayWorker(shared: shared, index: index) }
         } catch {
@@ -113,7 +114,7 @@ public final class HbbrServer {
             metrics.start { collector.collect() }
             Log.info("metrics on http://\(metrics.endpoint)/metrics and /health")
         }
-        Log.info("hbbr listening on TCP \(options.port) and \(options.port + 2) (WebSocket) with \(group.count) workers, \(options.relayMode.rawValue) relay mode, \(console)")
+        Log.info("hbbr listening on TCP \(options.port) and \(options.port + 2) (WebSocket) with \(group.count) workers, \(options.relayMode.rawValue) relay mode, \(console), io-wq threads per worker: \(options.ioWorkers > 0 ? String(options.ioWorkers) : "kernel default")")
     }
 
     /// Re-reads blacklist.txt and blocklist.txt (SIGHUP), replacing the lists (console changes
@@ -127,6 +128,51 @@ public final class HbbrServer {
                 Log.error("\(error)")
             }
         }
+    }
+
+    /// Sessions running now, on all workers.
+    public var activeSessions: Int { shared.counters.activeSessions }
+
+    /// The first half of a graceful stop: every worker closes its listeners and every connection
+    /// not yet in a session; sessions run on until they end or `stop()`.
+    public func beginDrain() {
+        for i in 0..<group.count where !group.post(.drain, to: i) {
+            Log.warn("worker \(i) did not take the drain request")
+        }
+    }
+
+    /// A graceful stop (SIGTERM, SIGINT): stops accepting, waits up to `options.drainSeconds` for
+    /// the running sessions to end (a further stop signal cuts the wait short), then `stop()`.
+    public func drainAndStop(signal: Int32) {
+        metrics?.markStopping()
+        let limit = options.drainSeconds
+        let running = activeSessions
+        if limit > 0 && running > 0 {
+            Log.info("signal \(signal): no longer accepting; draining \(running) session(s) for up to \(limit) s (send the signal again to stop now)")
+            beginDrain()
+            let deadline = monotonicNanos() + UInt64(limit) * 1_000_000_000
+            var lastReport = monotonicNanos()
+            while activeSessions > 0 {
+                let now = monotonicNanos()
+                if now >= deadline {
+                    Log.info("drain time over: closing \(activeSessions) session(s)")
+                    break
+                }
+                if let again = Signals.wait(milliseconds: 100) {
+                    if again == SIGHUP { reloadLists(); continue }
+                    Log.info("signal \(again): stopping now, closing \(activeSessions) session(s)")
+                    break
+                }
+                if now >= lastReport + 5_000_000_000 {
+                    lastReport = now
+                    Log.info("draining: \(activeSessions) session(s) left, \((deadline - now) / 1_000_000_000) s to go")
+                }
+            }
+            if activeSessions == 0 { Log.info("drained: every session ended") }
+        } else {
+            Log.info("signal \(signal): stopping")
+        }
+        stop()
     }
 
     /// Stops the workers: every connection and session is closed.

@@ -79,6 +79,8 @@ public final class RelayWorker: WorkerHandler {
     var connections = SlotTable<Connection>(capacity: HbbrLimits.maxConnectionsPerWorker)
     var sessions = SlotTable<RelaySession>(capacity: HbbrLimits.maxSessionsPerWorker)
     var stopping = false
+    /// Draining (a stop signal with a drain time): no accepting, sessions run on.
+    var draining = false
     /// This worker's share of the TOTAL_BANDWIDTH allowance, in bytes (may be overdrawn).
     var totalCredit = 0
     var lastIdleCheck: UInt64 = 0
@@ -125,12 +127,35 @@ public final class RelayWorker: WorkerHandler {
         for h in sessions.handles { endSession(h, &context) }
     }
 
+    /// Stops accepting and closes every connection that is not in a session (a waiting half can
+    /// no longer meet its partner); sessions run on until they end or `beginStop`.
+    func beginDrain(_ context: inout WorkerContext<HbbrMail>) {
+        guard !draining, !stopping else { return }
+        draining = true
+        for i in listeners.indices {
+            if acceptArmed[i] {
+                try? context.ring.cancel(UserData(op: Op.accept, slot: UInt32(i)))
+            } else {
+                closeListener(i)
+            }
+        }
+        for h in connections.handles { close(h, &context) }
+        if let path = consoleSocketPath { Socket.unlink(path); consoleSocketPath = nil }
+    }
+
+    /// Closes listener `i` (once); `finish` skips it.
+    func closeListener(_ i: Int) {
+        guard listeners[i].fd >= 0 else { return }
+        Socket.close(listeners[i].fd)
+        listeners[i].fd = -1
+    }
+
     public var isDrained: Bool { !acceptArmed.contains(true) && connections.count == 0 && sessions.count == 0 }
 
     public func finish(_ context: inout WorkerContext<HbbrMail>) {
         buffers?.unregister(from: &context.ring)
         buffers = nil
-        for l in listeners { Socket.close(l.fd) }
+        for i in listeners.indices { closeListener(i) }
         listeners = []
         if let path = consoleSocketPath { Socket.unlink(path) }
         pool?.closeIdle()
@@ -139,7 +164,7 @@ public final class RelayWorker: WorkerHandler {
     public func tick(_ context: inout WorkerContext<HbbrMail>) {
         publishLevels()
         let now = context.now
-        for i in listeners.indices where acceptBackoff[i] && !acceptArmed[i] {
+        for i in listeners.indices where acceptBackoff[i] && !acceptArmed[i] && !draining {
             acceptBackoff[i] = false
             try? armAccept(i, &context)
         }
@@ -172,9 +197,11 @@ public final class RelayWorker: WorkerHandler {
 
     public func receive(_ message: HbbrMail, _ context: inout WorkerContext<HbbrMail>) {
         switch message {
+        case .drain:
+            beginDrain(&context)
         case .partnerArrived(let slot, let generation, let half):
             let h = SlotTable<Connection>.Handle(index: slot, generation: generation)
-            guard !stopping, let c = connections[h], !c.closed, c.phase == .waiting || c.phase == .claimed else {
+            guard !stopping, !draining, let c = connections[h], !c.closed, c.phase == .waiting || c.phase == .claimed else {
                 // Our half is gone (the worker is stopping): the partner's descriptor is ours to close.
                 Socket.close(half.fd)
                 return
@@ -203,13 +230,17 @@ public final class RelayWorker: WorkerHandler {
                     Log.warn("accept on \(listeners[i].kind) listener failed: \(Errno(rawValue: -c.result)); retrying")
                 }
                 acceptBackoff[i] = true
+            } else if draining && !stopping {
+                // The accept was cancelled for the drain: close the listener, so new connections
+                // are refused instead of queueing in its backlog.
+                closeListener(i)
             } else if !stopping {
                 try? armAccept(i, &context)
             }
         }
         guard c.result >= 0 else { return }
         let fd = c.result
-        if stopping { Socket.close(fd); return }
+        if stopping || draining { Socket.close(fd); return }
         let kind = listeners[i].kind
         let now = context.now
         var role = Connection.Role.relay

@@ -110,6 +110,22 @@ public final class HbbsServer {
         Log.info("hbbs listening on UDP \(options.port), TCP \(options.port - 1), \(options.port), \(options.port + 2) with \(group.count) workers")
     }
 
+    /// SIGHUP: replaces the relay server list with `configured` (the `-r`/`RELAY_SERVERS` value
+    /// re-read from the command line, `--config`, `.env` and environment). Entries that do not
+    /// resolve are dropped and logged; the health checks start over with the new list. A change
+    /// made with the console's `relay-servers` command is replaced.
+    public func reloadRelayServers(_ configured: [String]) {
+        let (relays, rejected) = RelaySelector.parse(configured.joined(separator: ","), resolves: RendezvousWorker.resolves)
+        for r in rejected { Log.error("relay server \(r) does not resolve; ignored") }
+        let before = shared.core.relays.configured
+        shared.core.relays.setConfigured(relays)
+        if before == relays {
+            Log.info("SIGHUP: relay servers unchanged (\(relays.isEmpty ? "none" : relays.joined(separator: ", ")))")
+        } else {
+            Log.info("SIGHUP: relay servers now \(relays.isEmpty ? "none" : relays.joined(separator: ", ")) (were \(before.isEmpty ? "none" : before.joined(separator: ", ")))")
+        }
+    }
+
     /// Stops the workers, then drains and closes the database.
     public func stop() {
         metrics?.markStopping()

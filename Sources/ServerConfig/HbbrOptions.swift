@@ -33,6 +33,12 @@ public struct HbbrOptions: ServerOptions, Equatable {
     public var workers: Int?
     /// `--metrics`/`METRICS`: where `/metrics` and `/health` are served; nil = off.
     public var metricsAddress: SocketAddressLiteral?
+    /// `--drain-time`/`DRAIN_TIME`: seconds a stop signal lets running sessions finish before
+    /// they are closed (0 = close at once, as upstream).
+    public var drainSeconds: Int
+    /// `--io-workers`/`IO_WORKERS`: cap on the kernel's io-wq threads per worker (they run the
+    /// splices); 0 = the kernel's default (no practical cap).
+    public var ioWorkers: Int
     /// `RUST_LOG` from the inherited environment only; default `info`.
     public var logFilter: String
     /// Values ignored in favour of a default, as upstream does silently; log them at startup.
@@ -55,7 +61,22 @@ public struct HbbrOptions: ServerOptions, Equatable {
                    summary: "Worker threads"),
         OptionSpec(long: "metrics", valueName: "IP:PORT", defaultText: "off",
                    summary: "Serve Prometheus /metrics and /health over HTTP at this address"),
+        OptionSpec(long: "drain-time", valueName: "SECONDS", defaultText: "\(defaultDrainSeconds)",
+                   summary: "On SIGTERM/SIGINT: stop accepting, let sessions run this long; 0 = stop at once"),
+        OptionSpec(long: "io-workers", valueName: "N", defaultText: "\(defaultIOWorkers)",
+                   summary: "Kernel io-wq threads per worker that run splices; 0 = kernel default (unbounded)"),
     ]
+
+    /// Default of `--io-workers` (docs/PERFORMANCE.md has the measurement behind it).
+    public static let defaultIOWorkers = 8
+    /// Upper bound of `--io-workers`.
+    public static let maxIOWorkers = 4096
+
+    /// Default of `--drain-time`: under Docker's default 10-s stop timeout, so a container stop
+    /// drains instead of being killed.
+    public static let defaultDrainSeconds = 8
+    /// Upper bound of `--drain-time` (one hour).
+    public static let maxDrainSeconds = 3600
 
     public static let environmentOnly: [EnvironmentSpec] = [
         EnvironmentSpec(name: "TOTAL_BANDWIDTH", defaultText: "1024", summary: "Mb/s (2^20 bit/s) for all sessions together"),
@@ -133,8 +154,28 @@ public struct HbbrOptions: ServerOptions, Equatable {
             trustedProxies: try settings.trustedProxies(),
             workers: try settings.workers(),
             metricsAddress: try settings.metricsAddress(),
+            drainSeconds: try drainSeconds(settings),
+            ioWorkers: try ioWorkers(settings),
             logFilter: settings.inheritedEnvironment["RUST_LOG"] ?? "info",
             notices: notices)
+    }
+
+    private static func drainSeconds(_ settings: Settings) throws(ConfigError) -> Int {
+        guard let (text, origin) = settings.entry("DRAIN-TIME") else { return defaultDrainSeconds }
+        guard let n = Int(text), (0...maxDrainSeconds).contains(n) else {
+            throw .invalidValue(setting: "DRAIN_TIME", value: text, origin: origin,
+                                expected: "whole seconds from 0 to \(maxDrainSeconds)")
+        }
+        return n
+    }
+
+    private static func ioWorkers(_ settings: Settings) throws(ConfigError) -> Int {
+        guard let (text, origin) = settings.entry("IO-WORKERS") else { return defaultIOWorkers }
+        guard let n = Int(text), (0...maxIOWorkers).contains(n) else {
+            throw .invalidValue(setting: "IO_WORKERS", value: text, origin: origin,
+                                expected: "a number from 0 (kernel default) to \(maxIOWorkers)")
+        }
+        return n
     }
 
     private static func relayMode(_ settings: Settings) throws(ConfigError) -> RelayMode {

@@ -20,6 +20,18 @@ public enum Signals {
         signal(SIGPIPE, SIG_IGN)
     }
 
+    /// Waits up to `milliseconds` for a stop signal or SIGHUP; nil when none arrived.
+    public static func wait(milliseconds: Int) -> Int32? {
+        var s = set(stop + [SIGHUP])
+        var timeout = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+        while true {
+            let r = sigtimedwait(&s, nil, &timeout)
+            if r > 0 { return r }
+            if errno == EINTR { continue }
+            return nil
+        }
+    }
+
     /// Waits for a stop signal or SIGHUP; returns its number.
     public static func wait() -> Int32 {
         var s = set(stop + [SIGHUP])

@@ -308,6 +308,23 @@ public struct Ring: ~Copyable {
         try prepared(userData, flags: flags) { io_uring_prep_nop($0) }
     }
 
+    /// Caps the kernel's io-wq threads that run this ring's blocking work (splice, and anything
+    /// else the kernel punts): `bounded` for regular-file work, `unbounded` for sockets and pipes.
+    /// 0 leaves a value unchanged, so `limitIOWorkers(bounded: 0, unbounded: 0)` reads the
+    /// current caps. Returns the caps in effect before the call. io-wq is per submitting thread,
+    /// so with one ring per worker thread this is a per-worker cap. Linux 5.15+.
+    /// The corresponding C function is `io_uring_register_iowq_max_workers`.
+    @discardableResult
+    public func limitIOWorkers(bounded: UInt32, unbounded: UInt32) throws(Errno) -> (bounded: UInt32, unbounded: UInt32) {
+        var values: (UInt32, UInt32) = (bounded, unbounded)
+        _ = try withUnsafeMutablePointer(to: &values) { p throws(Errno) in
+            try p.withMemoryRebound(to: UInt32.self, capacity: 2) { v throws(Errno) in
+                try Errno.check(io_uring_register_iowq_max_workers(ring, v))
+            }
+        }
+        return values
+    }
+
     /// Registers a provided-buffer ring (see `ProvidedBufferRing`).
     /// The corresponding C function is `io_uring_register_buf_ring`.
     func registerBufferRing(_ reg: inout io_uring_buf_reg) throws(Errno) {

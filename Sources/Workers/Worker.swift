@@ -72,6 +72,10 @@ public struct WorkerConfiguration: Sendable {
     public var completionEntries: UInt32 = 8192
     /// Period of `WorkerHandler.tick`; 0 disables it.
     public var tickNanos: UInt64 = 1_000_000_000
+    /// Cap on the kernel's io-wq threads per worker ring (both kinds; see `Ring.limitIOWorkers`).
+    /// nil keeps the kernel's defaults (bounded: min(SQ entries, 4 × CPUs); unbounded: the
+    /// process limit RLIMIT_NPROC), under which every splice in flight may get its own thread.
+    public var ioWorkerLimit: UInt32?
     public init() {}
 }
 

@@ -115,6 +115,14 @@ public final class WorkerGroup<Handler: WorkerHandler>: @unchecked Sendable {
             reportStarted(index, failure: error)
             return
         }
+        if let limit = configuration.ioWorkerLimit, limit > 0 {
+            do {
+                try ring.limitIOWorkers(bounded: limit, unbounded: limit)
+            } catch {
+                reportStarted(index, failure: error)
+                return
+            }
+        }
         var context = WorkerContext<Message>(ring: ring, index: index, cpu: cpus[index], mailboxes: mailboxes,
                                              engineCounters: engineCounters.slot(index))
         context.now = monotonicNanos()

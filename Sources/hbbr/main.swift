@@ -37,9 +37,8 @@ case .run(let options):
     while true {
         let signal = Signals.wait()
         if signal == SIGHUP { server.reloadLists(); continue }
-        Log.info("signal \(signal): stopping")
+        server.drainAndStop(signal: signal)
         break
     }
-    server.stop()
     exit(0)
 }

@@ -34,7 +34,19 @@ case .run(let options):
     }
     while true {
         let signal = Signals.wait()
-        if signal == SIGHUP { Log.info("SIGHUP: nothing to reload yet"); continue }
+        if signal == SIGHUP {
+            // Re-read the relay servers from the same sources (command line > --config > .env >
+            // environment). Other options take effect at the next start.
+            do {
+                if case .run(let fresh) = try HbbsOptions.load(arguments: Array(CommandLine.arguments.dropFirst()), environment: environment,
+                                                               workingDirectory: cwd, version: version) {
+                    server.reloadRelayServers(fresh.relayServers)
+                }
+            } catch {
+                Log.error("SIGHUP: configuration not reloaded: \(error)")
+            }
+            continue
+        }
         Log.info("signal \(signal): stopping")
         break
     }

@@ -216,7 +216,8 @@ final class ServerProcess {
         self.directory = directory ?? makeTempDirectory()
         self.port = port ?? Self.freePortBase()
         logPath = self.directory + "/server.log"
-        var env = ["TEST_HBBS": "no", "RUST_LOG": "debug", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+        // DRAIN_TIME=0: hbbr stops at once, as tests that leave sessions open expect.
+        var env = ["TEST_HBBS": "no", "RUST_LOG": "debug", "DRAIN_TIME": "0", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
         for (k, v) in environment { env[k] = v }
         // env -C: start in the server's own directory without changing this process's cwd.
         let prefix = network.map { ["ip", "netns", "exec", $0.serverNamespace] } ?? []

@@ -231,7 +231,19 @@ struct HbbrOptionsTests {
         #expect(o.trustedProxies == .loopback)
         #expect(o.workers == nil)
         #expect(o.metricsAddress == nil)
+        #expect(o.drainSeconds == HbbrOptions.defaultDrainSeconds)
         #expect(o.notices.isEmpty)
+    }
+
+    @Test func drainTimeFromFlagDotEnvOrEnvironmentIsStrictlyChecked() throws {
+        #expect(try HbbrOptions.resolve(settings(flags: [("drain-time", "0")]), portFlag: nil).drainSeconds == 0)
+        #expect(try HbbrOptions.resolve(settings(dotEnv: [("DRAIN_TIME", "120")]), portFlag: nil).drainSeconds == 120)
+        #expect(try HbbrOptions.resolve(settings(environment: ["DRAIN_TIME": "3600"]), portFlag: nil).drainSeconds == 3600)
+        for bad in ["-1", "3601", "10s", "soon", ""] {
+            #expect(throws: ConfigError.self, "\(bad)") {
+                try HbbrOptions.resolve(settings(environment: ["DRAIN_TIME": bad]), portFlag: nil)
+            }
+        }
     }
 
     @Test func bandwidthSettingsInMegabitsOfTwoToTheTwenty() throws {

@@ -22,6 +22,15 @@ struct RingSetupTests {
         #expect(done.map(\.result) == [0])
     }
 
+    @Test func ioWorkerCapsAreSetAndReadBack() throws {
+        let ring = try Ring(entries: 8)
+        let defaults = try ring.limitIOWorkers(bounded: 3, unbounded: 5)
+        #expect(defaults.bounded > 0 && defaults.unbounded > 0, "the kernel reports its defaults")
+        // 0 changes nothing and reads the caps in effect.
+        let now = try ring.limitIOWorkers(bounded: 0, unbounded: 0)
+        #expect(now.bounded == 3 && now.unbounded == 5)
+    }
+
     @Test func withoutSingleIssuerTheRingFallsBackToCooperativeTaskRun() throws {
         let ring = try Ring(entries: 8, preferSingleIssuer: false)
         let deferred = ring.usesDeferredTaskRun, singleIssuer = ring.usesSingleIssuer, flags = ring.setupFlags

@@ -1,0 +1,36 @@
+import Glibc
+import Testing
+
+/// How hbbr uses the kernel: the io-wq threads that run its splices are capped per worker.
+extension HbbrTests {
+    /// Threads of `pid` whose name starts with `prefix` (io-wq workers are named `iou-wrk-<tid>`).
+    func threadCount(_ pid: pid_t, prefix: String) -> Int {
+        guard let dir = opendir("/proc/\(pid)/task") else { return -1 }
+        defer { closedir(dir) }
+        var n = 0
+        while let entry = readdir(dir) {
+            let tid = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard tid != ".", tid != "..", let f = fopen("/proc/\(pid)/task/\(tid)/comm", "r") else { continue }
+            var buf = [CChar](repeating: 0, count: 64)
+            if fgets(&buf, 64, f) != nil, String(cString: buf).hasPrefix(prefix) { n += 1 }
+            fclose(f)
+        }
+        return n
+    }
+
+    @Test func spliceThreadsStayWithinTheIOWorkerCap() throws {
+        let server = try start(["--workers", "1", "--io-workers", "2", "--relay-mode", "splice"])
+        defer { server.stop() }
+        var pairs: [(TCPClient, TCPClient)] = []
+        for i in 0..<32 { pairs.append(try tcpPair(server, uuid: "U-iowq-\(i)")) }
+        let chunk = Array(Pattern.shared.bytes[0..<(64 << 10)])
+        var peak = 0
+        for round in 0..<8 {
+            for (a, _) in pairs { a.write(chunk) }
+            for (_, b) in pairs { #expect(b.readExactly(chunk.count, within: 5) == chunk, "round \(round)") }
+            peak = max(peak, threadCount(server.pid, prefix: "iou-wrk"))
+        }
+        #expect(peak >= 1, "splices ran on io-wq threads")
+        #expect(peak <= 2, "at most --io-workers io-wq threads (saw \(peak))")
+    }
+}
