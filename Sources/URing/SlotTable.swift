@@ -18,6 +18,10 @@ public struct SlotTable<Element> {
     private var elements: [Element?]
     private var generations: [UInt16]
     private var free: [UInt32]
+    /// Indices of the occupied slots, unordered, and each occupied index's position in it: the
+    /// periodic sweeps (timeouts, rate slices) visit live elements only, not the whole capacity.
+    private var live: [UInt32]
+    private var livePosition: [UInt32]
     public private(set) var count = 0
     public let capacity: Int
 
@@ -27,6 +31,9 @@ public struct SlotTable<Element> {
         elements = Array(repeating: nil, count: capacity)
         generations = Array(repeating: 0, count: capacity)
         free = (0..<UInt32(capacity)).reversed()
+        live = []
+        live.reserveCapacity(capacity)
+        livePosition = Array(repeating: 0, count: capacity)
     }
 
     /// Stores `element` in a free slot; nil when the table is full (the caller refuses and counts).
@@ -34,6 +41,8 @@ public struct SlotTable<Element> {
         guard let index = free.popLast() else { return nil }
         generations[Int(index)] &+= 1
         elements[Int(index)] = element
+        livePosition[Int(index)] = UInt32(live.count)
+        live.append(index)
         count += 1
         return Handle(index: index, generation: generations[Int(index)])
     }
@@ -65,12 +74,19 @@ public struct SlotTable<Element> {
               let element = elements[Int(handle.index)] else { return nil }
         elements[Int(handle.index)] = nil
         free.append(handle.index)
+        let position = Int(livePosition[Int(handle.index)])
+        let last = live.removeLast()
+        if last != handle.index {
+            live[position] = last
+            livePosition[Int(last)] = UInt32(position)
+        }
         count -= 1
         return element
     }
 
-    /// Live handles (for shutdown).
+    /// Live handles, in no particular order: a snapshot, so the caller may remove while it walks
+    /// them. Costs O(live), not O(capacity).
     public var handles: [Handle] {
-        elements.indices.compactMap { i in elements[i] == nil ? nil : Handle(index: UInt32(i), generation: generations[i]) }
+        live.map { Handle(index: $0, generation: generations[Int($0)]) }
     }
 }

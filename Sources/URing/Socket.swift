@@ -105,8 +105,11 @@ public struct SocketOptions: Sendable {
     public var reusePort = true
     /// SO_RCVBUF when > 0 (hbbs `rmem`).
     public var receiveBufferSize = 0
-    /// listen(2) backlog (upstream uses 128).
-    public var backlog: Int32 = 128
+    /// listen(2) backlog per listener, capped by the kernel at net.core.somaxconn (4096 on
+    /// current kernels). Upstream uses 128, which overflowed (connections reset before pairing)
+    /// when a few hundred relay halves connected at once.
+    public var backlog: Int32 = SocketOptions.defaultBacklog
+    public static let defaultBacklog: Int32 = 4096
     public init() {}
 }
 

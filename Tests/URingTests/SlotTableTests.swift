@@ -85,4 +85,24 @@ struct SlotTableTests {
         let h = SlotTable<Int>.Handle(u)
         #expect(h.userData(op: 0xEF, aux: 0x81) == u)
     }
+
+    @Test func handlesFollowEveryInsertAndRemoveInARandomSequence() {
+        var table = SlotTable<Int>(capacity: 64)
+        var model: [SlotTable<Int>.Handle: Int] = [:]
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        for step in 0..<20_000 {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            if state % 3 != 0, let h = table.insert(step) {
+                model[h] = step
+            } else if let victim = model.keys.randomElement() {
+                #expect(table.remove(victim) == model.removeValue(forKey: victim))
+            }
+            if step % 97 == 0 {
+                #expect(Set(table.handles) == Set(model.keys))
+                #expect(table.count == model.count)
+            }
+        }
+        for h in table.handles { table.remove(h) }
+        #expect(table.count == 0 && table.handles.isEmpty)
+    }
 }
