@@ -5,8 +5,8 @@ public enum Rdbench {
     public static let usage = """
     usage: rdbench register --server HOST:PORT --peers N [--interval 15s | --rate R] --duration S
                             [--sockets K] [--pk-rate R] [--json] [--server-pid PID]
-           rdbench relay --server HOST:PORT --pairs P --bytes B [--direct] [--key LICENCE_KEY]
-                         [--timeout S] [--json] [--server-pid PID]
+           rdbench relay --server HOST:PORT --pairs P (--bytes B | --duration S) [--rate B] [--direction both|a-to-b]
+                         [--direct] [--key LICENCE_KEY] [--threads N] [--timeout S] [--json] [--server-pid PID]
     B takes K/M/G suffixes (binary); durations take s/ms/m suffixes.
     Exit status: 0 done (loss is reported, not an error), 1 verification failed or relay incomplete,
     2 server unreachable, 64 usage.
@@ -26,62 +26,25 @@ public enum Rdbench {
     static func run(_ arguments: [String]) throws(HarnessError) -> Int32 {
         guard let mode = arguments.first else { throw HarnessError("no mode given", exitCode: 64) }
         if mode == "-h" || mode == "--help" || mode == "help" { print(usage); return 0 }
-        var flags: [String: String] = [:]
-        var switches: Set<String> = []
-        var i = 1
-        let switchNames: Set<String> = ["--json", "--direct"]
-        while i < arguments.count {
-            let a = arguments[i]
-            if switchNames.contains(a) { switches.insert(a); i += 1; continue }
-            guard a.hasPrefix("--"), i + 1 < arguments.count else { throw HarnessError("unexpected argument \(a)", exitCode: 64) }
-            flags[a] = arguments[i + 1]
-            i += 2
-        }
-        func take(_ name: String) -> String? { flags.removeValue(forKey: name) }
-        func number<T: LosslessStringConvertible>(_ name: String, _ type: T.Type) throws(HarnessError) -> T? {
-            guard let v = take(name) else { return nil }
-            guard let n = T(v) else { throw HarnessError("bad value for \(name): \(v)", exitCode: 64) }
-            return n
-        }
-        func seconds(_ name: String) throws(HarnessError) -> Double? {
-            guard let v = take(name) else { return nil }
-            guard let s = parseSeconds(v), s > 0 else { throw HarnessError("bad duration for \(name): \(v)", exitCode: 64) }
-            return s
-        }
+        var args = try Arguments(Array(arguments.dropFirst()))
+        func take(_ name: String) -> String? { args.take(name) }
+        func number<T: LosslessStringConvertible>(_ name: String, _ type: T.Type) throws(HarnessError) -> T? { try args.number(name, type) }
+        func seconds(_ name: String) throws(HarnessError) -> Double? { try args.seconds(name) }
+        let switches = args.switches
         let json = switches.contains("--json")
         let pid = try number("--server-pid", Int32.self)
         if let pid { _ = try ServerSample.read(pid: pid) }
 
         switch mode {
         case "register":
-            guard let server = take("--server") else { throw HarnessError("--server HOST:PORT is required", exitCode: 64) }
-            guard let peers = try number("--peers", Int.self) else { throw HarnessError("--peers N is required", exitCode: 64) }
-            guard let duration = try seconds("--duration") else { throw HarnessError("--duration S is required", exitCode: 64) }
-            var o = RegisterOptions(server: try Endpoint(parsing: server), peers: peers, duration: duration)
-            let interval = try seconds("--interval")
-            let rate = try number("--rate", Double.self)
-            if interval != nil && rate != nil { throw HarnessError("--interval and --rate exclude each other", exitCode: 64) }
-            if let interval { o.interval = interval }
-            o.rate = rate
-            o.sockets = try number("--sockets", Int.self)
-            if let r = try number("--pk-rate", Double.self) { o.pkRate = r }
-            o.serverPID = pid
-            try rejectLeftovers(flags)
+            let o = try registerOptions(&args, pid: pid)
+            try args.rejectLeftovers()
             let report = try RegisterLoad.run(o)
             print(json ? report.json.text : report.table)
             return 0
         case "relay":
-            guard let pairs = try number("--pairs", Int.self) else { throw HarnessError("--pairs P is required", exitCode: 64) }
-            guard let b = take("--bytes"), let bytes = parseByteCount(b) else { throw HarnessError("--bytes B is required (e.g. 4M)", exitCode: 64) }
-            let direct = switches.contains("--direct")
-            let server = try take("--server").map { s throws(HarnessError) in try Endpoint(parsing: s) }
-            if server == nil && !direct { throw HarnessError("--server HOST:PORT is required (or --direct)", exitCode: 64) }
-            var o = RelayOptions(server: server, pairs: pairs, bytes: bytes)
-            o.direct = direct
-            o.licenceKey = take("--key") ?? ""
-            if let t = try seconds("--timeout") { o.timeout = t }
-            o.serverPID = pid
-            try rejectLeftovers(flags)
+            let o = try relayOptions(&args, pid: pid)
+            try args.rejectLeftovers()
             let report = try RelayLoad.run(o)
             print(json ? report.json.text : report.table)
             return report.ok ? 0 : 1
@@ -90,7 +53,91 @@ public enum Rdbench {
         }
     }
 
-    static func rejectLeftovers(_ flags: [String: String]) throws(HarnessError) {
+    static func registerOptions(_ args: inout Arguments, pid: Int32?) throws(HarnessError) -> RegisterOptions {
+        guard let server = args.take("--server") else { throw HarnessError("--server HOST:PORT is required", exitCode: 64) }
+        guard let peers = try args.number("--peers", Int.self) else { throw HarnessError("--peers N is required", exitCode: 64) }
+        guard let duration = try args.seconds("--duration") else { throw HarnessError("--duration S is required", exitCode: 64) }
+        var o = RegisterOptions(server: try Endpoint(parsing: server), peers: peers, duration: duration)
+        let interval = try args.seconds("--interval")
+        let rate = try args.number("--rate", Double.self)
+        if interval != nil && rate != nil { throw HarnessError("--interval and --rate exclude each other", exitCode: 64) }
+        if let interval { o.interval = interval }
+        o.rate = rate
+        o.sockets = try args.number("--sockets", Int.self)
+        if let r = try args.number("--pk-rate", Double.self) { o.pkRate = r }
+        o.serverPID = pid
+        return o
+    }
+
+    static func relayOptions(_ args: inout Arguments, pid: Int32?) throws(HarnessError) -> RelayOptions {
+        func take(_ name: String) -> String? { args.take(name) }
+        func number<T: LosslessStringConvertible>(_ name: String, _ type: T.Type) throws(HarnessError) -> T? { try args.number(name, type) }
+        func seconds(_ name: String) throws(HarnessError) -> Double? { try args.seconds(name) }
+        let switches = args.switches
+        guard let pairs = try number("--pairs", Int.self) else { throw HarnessError("--pairs P is required", exitCode: 64) }
+        let direct = switches.contains("--direct")
+        let server = try take("--server").map { s throws(HarnessError) in try Endpoint(parsing: s) }
+        if server == nil && !direct { throw HarnessError("--server HOST:PORT is required (or --direct)", exitCode: 64) }
+        var o: RelayOptions
+        let duration = try seconds("--duration")
+        switch (take("--bytes"), duration) {
+        case (let b?, nil):
+            guard let bytes = parseByteCount(b) else { throw HarnessError("bad value for --bytes: \(b)", exitCode: 64) }
+            o = RelayOptions(server: server, pairs: pairs, bytes: bytes)
+        case (nil, let d?): o = RelayOptions(server: server, pairs: pairs, duration: d)
+        case (_?, _?): throw HarnessError("--bytes and --duration exclude each other", exitCode: 64)
+        case (nil, nil): throw HarnessError("--bytes B or --duration S is required", exitCode: 64)
+        }
+        o.direct = direct
+        if let r = take("--rate") {
+            guard let rate = parseByteCount(r), rate > 0 else { throw HarnessError("bad value for --rate: \(r) (bytes per second, e.g. 180K)", exitCode: 64) }
+            o.rate = Double(rate)
+        }
+        if let d = take("--direction") {
+            guard let dir = RelayDirection(rawValue: d) else { throw HarnessError("--direction is both or a-to-b, not \(d)", exitCode: 64) }
+            o.direction = dir
+        }
+        o.licenceKey = take("--key") ?? ""
+        o.timeout = try seconds("--timeout")
+        if let t = try number("--threads", Int.self) { o.threads = t }
+        o.serverPID = pid
+        return o
+    }
+
+}
+
+/// Command-line flags: `--name value` pairs and the valueless switches; each is taken once.
+struct Arguments {
+    static let switchNames: Set<String> = ["--json", "--direct"]
+    var flags: [String: String] = [:]
+    var switches: Set<String> = []
+
+    init(_ arguments: [String]) throws(HarnessError) {
+        var i = 0
+        while i < arguments.count {
+            let a = arguments[i]
+            if Self.switchNames.contains(a) { switches.insert(a); i += 1; continue }
+            guard a.hasPrefix("--"), i + 1 < arguments.count else { throw HarnessError("unexpected argument \(a)", exitCode: 64) }
+            flags[a] = arguments[i + 1]
+            i += 2
+        }
+    }
+
+    mutating func take(_ name: String) -> String? { flags.removeValue(forKey: name) }
+
+    mutating func number<T: LosslessStringConvertible>(_ name: String, _ type: T.Type) throws(HarnessError) -> T? {
+        guard let v = take(name) else { return nil }
+        guard let n = T(v) else { throw HarnessError("bad value for \(name): \(v)", exitCode: 64) }
+        return n
+    }
+
+    mutating func seconds(_ name: String) throws(HarnessError) -> Double? {
+        guard let v = take(name) else { return nil }
+        guard let s = parseSeconds(v), s > 0 else { throw HarnessError("bad duration for \(name): \(v)", exitCode: 64) }
+        return s
+    }
+
+    func rejectLeftovers() throws(HarnessError) {
         if let k = flags.keys.sorted().first { throw HarnessError("unknown option \(k)", exitCode: 64) }
     }
 }

@@ -144,6 +144,33 @@ struct RdbenchTests {
         #expect(int(direct.json["bytes_verified"]) == 4 * 2 * (4 << 20))
     }
 
+    @Test func relayPacedReachesItsRate() throws {
+        let server = try startHbbr(key: "rdbench-key")
+        defer { server.stop() }
+        // 8 pairs paced at 256 KiB/s per direction for 3 s: every byte verified, and the achieved
+        // rate per direction (while sending) within 10 % of the target.
+        let rate = 256 * 1024
+        for direction in ["both", "a-to-b"] {
+            let run = try rdbench(["relay", "--server", "127.0.0.1:\(server.port)", "--pairs", "8", "--duration", "3", "--rate", "256K",
+                                   "--direction", direction, "--key", "rdbench-key", "--json", "--server-pid", String(server.pid)])
+            #expect(run.status == 0, "\(run.stderr) \(run.stdout)")
+            let j = run.json
+            #expect(j["ok"] as? Bool == true, "\(run.stdout)")
+            #expect(int(j["pairs_completed"]) == 8)
+            let sent = int(j["bytes_sent"]) ?? 0
+            #expect(sent > 0 && int(j["bytes_verified"]) == sent, "every byte sent is verified")
+            let achieved = double(j["achieved_rate_per_direction"]) ?? 0
+            #expect(abs(achieved - Double(rate)) / Double(rate) < 0.10, "achieved \(achieved) B/s per direction, target \(rate)")
+            // 3 s at the rate per sending half: 2 halves per pair both ways, 1 A to B.
+            let halves = direction == "both" ? 16 : 8
+            let expected = Double(halves * rate) * 3
+            #expect(Double(sent) > expected * 0.85 && Double(sent) < expected * 1.1, "\(sent) B sent, about \(expected) expected")
+            #expect((double((j["server_usage"] as? [String: Any])?["cpu_seconds_per_pair"]) ?? -1) >= 0)
+            let samples = ((j["timeline"] as? [String: Any])?["samples"] as? [Any]) ?? []
+            #expect(samples.count >= 2, "a sample per second")
+        }
+    }
+
     @Test func relayWithoutServerFailsClearly() throws {
         let port = ServerProcess.freePortBase()
         let run = try rdbench(["relay", "--server", "127.0.0.1:\(port)", "--pairs", "1", "--bytes", "1K"], within: 20)
