@@ -7,6 +7,10 @@ public enum Rdbench {
                             [--sockets K] [--pk-rate R] [--json] [--server-pid PID]
            rdbench relay --server HOST:PORT --pairs P (--bytes B | --duration S) [--rate B] [--direction both|a-to-b]
                          [--direct] [--key LICENCE_KEY] [--threads N] [--timeout S] [--json] [--server-pid PID]
+           rdbench punch --server HOST:PORT --peers N --rate FLOWS_PER_S --duration S [--lan] [--key LICENCE_KEY]
+                         [--flow-timeout S] [--threads N] [--json] [--server-pid PID]
+    Every mode also takes --json (one JSON object on stdout) and --report FILE.html (charts); a
+    progress line is drawn on stderr when it is a terminal.
     B takes K/M/G suffixes (binary); durations take s/ms/m suffixes.
     Exit status: 0 done (loss is reported, not an error), 1 verification failed or relay incomplete,
     2 server unreachable, 64 usage.
@@ -32,6 +36,8 @@ public enum Rdbench {
         func seconds(_ name: String) throws(HarnessError) -> Double? { try args.seconds(name) }
         let switches = args.switches
         let json = switches.contains("--json")
+        let reportPath = take("--report")
+        func page(_ html: HTMLReport) throws(HarnessError) { if let reportPath { try html.write(to: reportPath) } }
         let pid = try number("--server-pid", Int32.self)
         if let pid { _ = try ServerSample.read(pid: pid) }
 
@@ -41,12 +47,21 @@ public enum Rdbench {
             try args.rejectLeftovers()
             let report = try RegisterLoad.run(o)
             print(json ? report.json.text : report.table)
-            return 0
+            try page(report.html)
+            return report.ok ? 0 : 1
         case "relay":
             let o = try relayOptions(&args, pid: pid)
             try args.rejectLeftovers()
             let report = try RelayLoad.run(o)
             print(json ? report.json.text : report.table)
+            try page(report.html)
+            return report.ok ? 0 : 1
+        case "punch":
+            let o = try punchOptions(&args, pid: pid)
+            try args.rejectLeftovers()
+            let report = try PunchLoad.run(o)
+            print(json ? report.json.text : report.table)
+            try page(report.html)
             return report.ok ? 0 : 1
         default:
             throw HarnessError("unknown mode \(mode)", exitCode: 64)
@@ -65,6 +80,20 @@ public enum Rdbench {
         o.rate = rate
         o.sockets = try args.number("--sockets", Int.self)
         if let r = try args.number("--pk-rate", Double.self) { o.pkRate = r }
+        o.serverPID = pid
+        return o
+    }
+
+    static func punchOptions(_ args: inout Arguments, pid: Int32?) throws(HarnessError) -> PunchOptions {
+        guard let server = args.take("--server") else { throw HarnessError("--server HOST:PORT is required", exitCode: 64) }
+        guard let peers = try args.number("--peers", Int.self) else { throw HarnessError("--peers N is required", exitCode: 64) }
+        guard let rate = try args.number("--rate", Double.self) else { throw HarnessError("--rate FLOWS_PER_S is required", exitCode: 64) }
+        guard let duration = try args.seconds("--duration") else { throw HarnessError("--duration S is required", exitCode: 64) }
+        var o = PunchOptions(server: try Endpoint(parsing: server), peers: peers, rate: rate, duration: duration)
+        o.licenceKey = args.take("--key") ?? ""
+        o.sameIntranet = args.switches.contains("--lan")
+        if let t = try args.seconds("--flow-timeout") { o.flowTimeout = t }
+        if let t = try args.number("--threads", Int.self) { o.threads = t }
         o.serverPID = pid
         return o
     }
@@ -108,9 +137,11 @@ public enum Rdbench {
 
 /// Command-line flags: `--name value` pairs and the valueless switches; each is taken once.
 struct Arguments {
-    static let switchNames: Set<String> = ["--json", "--direct"]
+    static let switchNames: Set<String> = ["--json", "--direct", "--netns", "--lan"]
     var flags: [String: String] = [:]
     var switches: Set<String> = []
+
+    init() {}
 
     init(_ arguments: [String]) throws(HarnessError) {
         var i = 0

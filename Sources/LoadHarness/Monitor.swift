@@ -61,6 +61,8 @@ public struct Monitor {
     /// How a rate is shown: units per second, scaled by `displayScale` (e.g. bytes → MiB).
     public var unit: String
     public var displayScale: Double = 1
+    /// False: the line shows errors and times only (a run of several parts with different units).
+    public var showsRate = true
     public var live: Bool = isatty(2) == 1
 
     public init(label: String, unit: String, expectedSeconds: Double?) {
@@ -99,7 +101,7 @@ public struct Monitor {
                 let dt = Double(now - lastDraw.t) / 1e9
                 let rate = Double(totals.done - lastDraw.done) / dt * displayScale
                 let elapsed = Double(now - start) / 1e9
-                var line = "\r\u{1B}[K\(label)  \(fmt(rate, rate < 100 ? 1 : 0)) \(unit)/s  errors \(totals.errors)  elapsed \(fmt(elapsed, 1)) s"
+                var line = "\r\u{1B}[K\(label)  " + (showsRate ? "\(fmt(rate, rate < 100 ? 1 : 0)) \(unit)/s  " : "") + "errors \(totals.errors)  elapsed \(fmt(elapsed, 1)) s"
                 if let e = expectedSeconds { line += "  remaining \(fmt(max(0, e - elapsed), 1)) s" }
                 writeError(line)
                 drew = true

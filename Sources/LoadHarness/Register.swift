@@ -60,6 +60,9 @@ public struct RegisterReport: Sendable {
     public var requestPk = 0
     public var lost = 0
     public var unexpected = 0
+    public var configUpdates = 0
+    /// Replies arriving after their request was counted lost (3 s).
+    public var late = 0
     public var sendErrors = 0
     public var measuredSeconds = 0.0
     public var maxSendLagMicros: UInt64 = 0
@@ -69,6 +72,9 @@ public struct RegisterReport: Sendable {
     public var server: ServerUsage?
     /// The server during the RegisterPk phase (per million RegisterPk; includes persistence).
     public var serverPk: ServerUsage?
+    public var timeline: Timeline?
+    /// A reply that is neither of the expected responses (nor a ConfigUpdate) is a wrong answer.
+    public var ok: Bool { unexpected == 0 && replies > 0 }
 
     public var achievedRate: Double { measuredSeconds > 0 ? Double(sent) / measuredSeconds : 0 }
     public var replyRate: Double { measuredSeconds > 0 ? Double(replies) / measuredSeconds : 0 }
@@ -90,14 +96,18 @@ public struct RegisterReport: Sendable {
             ])),
             ("register_peer", .object([
                 ("sent", .int(sent)), ("replies", .int(replies)), ("lost", .int(lost)),
-                ("request_pk", .int(requestPk)), ("unexpected", .int(unexpected)), ("send_errors", .int(sendErrors)),
+                ("request_pk", .int(requestPk)), ("unexpected", .int(unexpected)), ("config_updates", .int(configUpdates)), ("late", .int(late)),
+                ("send_errors", .int(sendErrors)),
                 ("measured_s", .double(measuredSeconds)),
                 ("achieved_rate", .double(achievedRate)), ("reply_rate", .double(replyRate)),
                 ("max_send_lag_us", .int(Int(maxSendLagMicros))),
                 ("latency", latency.json),
             ])),
             ("loss", .int(lost + pkLost)),
+            ("errors", .int(unexpected)),
+            ("ok", .bool(ok)),
         ]
+        if let t = timeline { o.append(("timeline", t.json)) }
         o.append(("server_usage", server.map { $0.json(perUnit: "cpu_seconds_per_million_requests", units: Double(sent) / 1e6) } ?? .null))
         o.append(("server_usage_register_pk", serverPk.map { $0.json(perUnit: "cpu_seconds_per_million_requests", units: Double(pkSent) / 1e6) } ?? .null))
         return .object(o)
@@ -107,7 +117,7 @@ public struct RegisterReport: Sendable {
         var lines = [
             "rdbench register → \(options.server)  peers \(options.peers)  sockets \(sockets) (\(sourceAddresses) source addresses)",
             "  RegisterPk    sent \(pkSent)  ok \(pkOK)  too_frequent \(pkTooFrequent)  uuid_mismatch \(pkUUIDMismatch)  lost \(pkLost)   \(pkLatency.summary)",
-            "  RegisterPeer  sent \(sent) in \(fmt(measuredSeconds, 2)) s = \(fmt(achievedRate, 1))/s (target \(fmt(options.aggregateRate, 1))/s)  replies \(replies)  lost \(lost)  request_pk \(requestPk)",
+            "  RegisterPeer  sent \(sent) in \(fmt(measuredSeconds, 2)) s = \(fmt(achievedRate, 1))/s (target \(fmt(options.aggregateRate, 1))/s)  replies \(replies)  lost \(lost)  request_pk \(requestPk)\(unexpected > 0 ? "  WRONG ANSWERS \(unexpected)" : "")",
             "  latency       \(latency.summary)   (from due time; worst send lag \(fmtMicros(maxSendLagMicros)))",
         ]
         for (name, usage, count) in [("RegisterPk phase  ", serverPk, pkSent), ("RegisterPeer phase", server, sent)] {
@@ -132,7 +142,20 @@ private struct PeerSocket {
 public enum RegisterLoad {
     static let maxPeersPerSourceAddress = 30
 
-    public static func run(_ o: RegisterOptions) throws(HarnessError) -> RegisterReport {
+    public static func run(_ o: RegisterOptions, live: Bool = true) throws(HarnessError) -> RegisterReport {
+        let counters = LiveCounters()
+        var monitor = Monitor(label: "register", unit: "replies", expectedSeconds: nil)
+        monitor.live = live && monitor.live
+        let (results, timeline) = monitor.run([counters], [{ @Sendable () -> Result<RegisterReport, HarnessError> in
+            Result { () throws(HarnessError) in try runLoop(o, counters: counters) }
+        }])
+        var report = try results[0].get()
+        // The timeline covers the RegisterPk warm-up too; the RegisterPeer phase is the bulk.
+        report.timeline = timeline
+        return report
+    }
+
+    static func runLoop(_ o: RegisterOptions, counters: LiveCounters) throws(HarnessError) -> RegisterReport {
         guard o.peers > 0, o.duration > 0, o.aggregateRate > 0 else { throw HarnessError("--peers, --duration and the rate must be positive", exitCode: 64) }
         raiseFileLimit()
         var report = RegisterReport(options: o)
@@ -194,7 +217,7 @@ public enum RegisterLoad {
         var k = 0
         // Built before the clock starts: generating keys must not delay the schedule.
         let pkMessages = ids.map { RendezvousMessage.registerPk(.init(id: $0, uuid: randomBytes(16), pk: randomBytes(32))).serializedBytes() }
-        loop(epfd: epfd, tfd: tfd, socks: &socks, state: &state, report: &report, timeoutNanos: timeoutNanos,
+        loop(epfd: epfd, tfd: tfd, socks: &socks, state: &state, report: &report, counters: counters, timeoutNanos: timeoutNanos,
              nextDue: { k < o.peers ? pkStart + UInt64(Double(k) * pkStep) : nil },
              send: { due, now, socks, report in
                  let p = k
@@ -219,7 +242,7 @@ public enum RegisterLoad {
         let messages = ids.map { RendezvousMessage.registerPeer(.init(id: $0, serial: 3)).serializedBytes() }
         k = 0
         report.maxSendLagMicros = 0
-        loop(epfd: epfd, tfd: tfd, socks: &socks, state: &state, report: &report, timeoutNanos: timeoutNanos,
+        loop(epfd: epfd, tfd: tfd, socks: &socks, state: &state, report: &report, counters: counters, timeoutNanos: timeoutNanos,
              nextDue: {
                  let due = start + UInt64(Double(k) * step)
                  return due < end ? due : nil
@@ -249,7 +272,7 @@ public enum RegisterLoad {
     /// Sends whatever `nextDue` says is due (timerfd-paced), receives and matches replies, and
     /// after the last send waits until every request is answered or timed out.
     private static func loop(epfd: Int32, tfd: Int32, socks: inout [PeerSocket], state: inout LoopState,
-                             report: inout RegisterReport, timeoutNanos: UInt64,
+                             report: inout RegisterReport, counters: LiveCounters, timeoutNanos: UInt64,
                              nextDue: () -> UInt64?,
                              send: (UInt64, UInt64, inout [PeerSocket], inout RegisterReport) -> Void) {
         var events = [epoll_event](repeating: epoll_event(), count: 256)
@@ -265,13 +288,13 @@ public enum RegisterLoad {
                 now = monotonicNanos()
             }
             if now - state.lastExpiry > 50_000_000 || due == nil {
-                expire(&socks, &report, before: now > timeoutNanos ? now - timeoutNanos : 0)
+                expire(&socks, &report, counters, before: now > timeoutNanos ? now - timeoutNanos : 0)
                 state.lastExpiry = now
             }
             if due == nil {
                 if socks.allSatisfy({ $0.pk.isEmpty && $0.peer.isEmpty }) { return }
                 if now > lastSend + timeoutNanos {
-                    expire(&socks, &report, before: UInt64.max)
+                    expire(&socks, &report, counters, before: UInt64.max)
                     return
                 }
             }
@@ -294,12 +317,12 @@ public enum RegisterLoad {
                     armed = 0
                     continue
                 }
-                receive(&socks[Int(index)], &state.buffer, &report)
+                receive(&socks[Int(index)], &state.buffer, &report, counters)
             }
         }
     }
 
-    private static func receive(_ s: inout PeerSocket, _ buffer: inout [UInt8], _ report: inout RegisterReport) {
+    private static func receive(_ s: inout PeerSocket, _ buffer: inout [UInt8], _ report: inout RegisterReport, _ counters: LiveCounters) {
         while true {
             let n = buffer.withUnsafeMutableBytes { recv(s.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
             if n < 0 {
@@ -310,12 +333,13 @@ public enum RegisterLoad {
             let message = buffer.withUnsafeBytes { p in try? RendezvousMessage(serializedBytes: UnsafeRawBufferPointer(rebasing: p[..<n])) }
             switch message {
             case .registerPeerResponse(let r)?:
-                guard let due = s.peer.pop() else { report.unexpected += 1; continue }
+                guard let due = s.peer.pop() else { report.late += 1; continue }
                 report.replies += 1
+                counters.add(done: 1)
                 if r.requestPk { report.requestPk += 1 }
                 report.latency.record(nanos: now > due ? now - due : 0)
             case .registerPkResponse(let r)?:
-                guard let due = s.pk.pop() else { report.unexpected += 1; continue }
+                guard let due = s.pk.pop() else { report.late += 1; continue }
                 switch r.result.rawValue {
                 case RegisterPkResponse.Result.ok.rawValue: report.pkOK += 1
                 case RegisterPkResponse.Result.tooFrequent.rawValue: report.pkTooFrequent += 1
@@ -323,16 +347,19 @@ public enum RegisterLoad {
                 default: report.pkOther += 1
                 }
                 report.pkLatency.record(nanos: now > due ? now - due : 0)
+            case .configureUpdate?:
+                report.configUpdates += 1  // after RegisterPeer when hbbs's serial is above ours (§5.2.1 step 5)
             default:
-                report.unexpected += 1  // e.g. ConfigUpdate after RegisterPeer when hbbs has a serial.
+                report.unexpected += 1
+                counters.add(errors: 1)
             }
         }
     }
 
-    private static func expire(_ socks: inout [PeerSocket], _ report: inout RegisterReport, before: UInt64) {
+    private static func expire(_ socks: inout [PeerSocket], _ report: inout RegisterReport, _ counters: LiveCounters, before: UInt64) {
         for i in socks.indices {
-            while let d = socks[i].peer.first, d < before { _ = socks[i].peer.pop(); report.lost += 1 }
-            while let d = socks[i].pk.first, d < before { _ = socks[i].pk.pop(); report.pkLost += 1 }
+            while let d = socks[i].peer.first, d < before { _ = socks[i].peer.pop(); report.lost += 1; counters.add(errors: 1) }
+            while let d = socks[i].pk.first, d < before { _ = socks[i].pk.pop(); report.pkLost += 1; counters.add(errors: 1) }
         }
     }
 
@@ -352,7 +379,13 @@ public enum RegisterLoad {
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             _ = poll(&p, 1, 50)
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-            if n > 0, case .registerPeerResponse? = try? RendezvousMessage(serializedBytes: Array(buffer[..<n])) { return }
+            guard n >= 0 else { continue }
+            switch try? RendezvousMessage(serializedBytes: Array(buffer[..<n])) {
+            case .registerPeerResponse?: return
+            case .configureUpdate?: continue
+            case let m?: throw HarnessError("\(o.server) answered RegisterPeer with \(m.name), not RegisterPeerResponse")
+            case nil: throw HarnessError("\(o.server) answered RegisterPeer with \(n) bytes that are not a RendezvousMessage")
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import RustDeskProtocol
 
 /// Monotonic clock in nanoseconds (CLOCK_MONOTONIC).
 @inline(__always)
@@ -107,4 +108,12 @@ struct FIFO<T> {
 func writeError(_ text: String) {
     var t = text
     t.withUTF8 { p in _ = write(2, p.baseAddress, p.count) }
+}
+
+extension RendezvousMessage {
+    /// The message's case name (e.g. `punchHoleResponse`), for error messages.
+    var name: String {
+        let text = String(describing: self)
+        return String(text.prefix { $0 != "(" })
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import RustDeskProtocol
 import Testing
 
 /// rdbench against the real hbbs and hbbr on loopback: runs the built `rdbench` binary as a child
@@ -176,5 +177,142 @@ struct RdbenchTests {
         let run = try rdbench(["relay", "--server", "127.0.0.1:\(port)", "--pairs", "1", "--bytes", "1K"], within: 20)
         #expect(run.status == 2)
         #expect(run.stderr.contains("cannot connect to 127.0.0.1:\(port)"), "\(run.stderr)")
+    }
+
+    /// hbbs's public key (its licence key for PunchHoleRequest, §4.3), from its working directory.
+    func hbbsKey(_ server: ServerProcess) throws -> String {
+        let deadline = now() + 5
+        while now() < deadline {
+            if let k = try? String(contentsOfFile: server.directory + "/id_ed25519.pub", encoding: .utf8), !k.isEmpty {
+                return k.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            usleep(20_000)
+        }
+        throw TestError.failed("no id_ed25519.pub in \(server.directory)")
+    }
+
+    @Test func punchFlowsAgainstHbbs() throws {
+        let server = try startHbbs()
+        defer { server.stop() }
+        let key = try hbbsKey(server)
+        let report = makeTempDirectory() + "/punch.html"
+        // PunchHole path (A and B on different loopback addresses), then the same-intranet path.
+        for lan in [false, true] {
+            let run = try rdbench(["punch", "--server", "127.0.0.1:\(server.port)", "--peers", "20", "--rate", "50", "--duration", "2",
+                                   "--key", key, "--json", "--server-pid", String(server.pid)] + (lan ? ["--lan"] : ["--report", report]))
+            #expect(run.status == 0, "\(run.stderr) \(run.stdout)")
+            let j = run.json
+            #expect(j["mode"] as? String == "punch", "not JSON: \(run.stdout)")
+            #expect(int(j["peers_registered"]) == 20)
+            let started = int(j["flows_started"]) ?? 0
+            #expect(started >= 95 && started <= 101, "50/s for 2 s: \(started)")
+            #expect(int(j["flows_ok"]) == started, "\(j["failure_examples"] ?? "")")
+            #expect(int(j["flows_failed"]) == 0)
+            #expect(int(j[lan ? "via_local_addr" : "via_punch_hole"]) == started)
+            let latency = j["latency"] as? [String: Any] ?? [:]
+            #expect(int(latency["count"]) == started)
+            #expect((int(latency["p99_us"]) ?? 0) > 0)
+            #expect(double((j["server_usage"] as? [String: Any])?["cpu_seconds_per_million_flows"]) != nil)
+            print("rdbench punch lan=\(lan): \(run.stdout.prefix(600))")
+        }
+        // The HTML page: self-contained, with its charts as inline SVG.
+        let html = try String(contentsOfFile: report, encoding: .utf8)
+        #expect(html.hasPrefix("<!DOCTYPE html>"))
+        #expect(html.contains("<polyline class=\"series\""), "throughput over time")
+        #expect(html.contains("<rect class=\"bar\""), "latency histogram")
+        #expect(html.contains("CPU-s per million flows"))
+        #expect(!html.contains("<script src") && !html.contains("href=\"http"), "no external resources")
+
+        // An unknown target ID is a failure by reason, not a success.
+        let wrongKey = try rdbench(["punch", "--server", "127.0.0.1:\(server.port)", "--peers", "2", "--rate", "20", "--duration", "1",
+                                    "--key", "not-the-key", "--json"])
+        #expect(wrongKey.status == 1)
+        #expect(int((wrongKey.json["failures"] as? [String: Any])?["licence_mismatch"]) == int(wrongKey.json["flows_started"]))
+    }
+
+    /// A UDP server that answers every datagram with `reply`; stops when the returned closure runs.
+    func fakeUDPServer(reply: [UInt8]) throws -> (port: UInt16, stop: () -> Void) {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        var addr = sockaddrIn("127.0.0.1", 0)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var tv = timeval(tv_sec: 0, tv_usec: 50_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var a = sockaddr_in(); var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        let stop = Flag()
+        let thread = Thread {
+            var buf = [UInt8](repeating: 0, count: 2048)
+            var from = sockaddr_in(); var fromLen = socklen_t(MemoryLayout<sockaddr_in>.size)
+            while !stop.isSet {
+                let n = withUnsafeMutablePointer(to: &from) { p in
+                    p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, &buf, buf.count, 0, $0, &fromLen) }
+                }
+                guard n > 0 else { continue }
+                _ = reply.withUnsafeBytes { r in
+                    withUnsafePointer(to: &from) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, r.baseAddress, r.count, 0, $0, fromLen) } }
+                }
+            }
+            close(fd)
+        }
+        thread.start()
+        return (UInt16(bigEndian: a.sin_port), { stop.set() })
+    }
+
+    /// A TCP server that sends `bytes` to every connection and keeps it open.
+    func fakeTCPServer(sending bytes: [UInt8]) throws -> (port: UInt16, stop: () -> Void) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddrIn("127.0.0.1", 0)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(fd, 16)
+        var tv = timeval(tv_sec: 0, tv_usec: 50_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var a = sockaddr_in(); var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        let stop = Flag()
+        let thread = Thread {
+            var clients: [Int32] = []
+            while !stop.isSet {
+                let c = accept(fd, nil, nil)
+                guard c >= 0 else { continue }
+                clients.append(c)
+                _ = bytes.withUnsafeBytes { Glibc.send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            }
+            clients.forEach { close($0) }
+            close(fd)
+        }
+        thread.start()
+        return (UInt16(bigEndian: a.sin_port), { stop.set() })
+    }
+
+    final class Flag: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = false
+        var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+        func set() { lock.lock(); value = true; lock.unlock() }
+    }
+
+    @Test func wrongAnswersAreErrors() throws {
+        // register: a "server" answering RegisterPeer with a TestNatResponse.
+        let udp = try fakeUDPServer(reply: RendezvousMessage.testNatResponse(.init(port: 1)).serializedBytes())
+        defer { udp.stop() }
+        let register = try rdbench(["register", "--server", "127.0.0.1:\(udp.port)", "--peers", "5", "--duration", "1", "--json"], within: 20)
+        #expect(register.status == 1)
+        #expect(register.stderr.contains("answered RegisterPeer with testNatResponse"), "\(register.stderr)")
+
+        // punch: RegisterPk answered with a RegisterPeerResponse.
+        let udp2 = try fakeUDPServer(reply: RendezvousMessage.registerPeerResponse(.init(requestPk: true)).serializedBytes())
+        defer { udp2.stop() }
+        let punch = try rdbench(["punch", "--server", "127.0.0.1:\(udp2.port)", "--peers", "2", "--rate", "5", "--duration", "1"], within: 20)
+        #expect(punch.status == 1)
+        #expect(punch.stderr.contains("instead of RegisterPkResponse"), "\(punch.stderr)")
+
+        // relay: a "relay" that sends bytes of its own instead of the other half's stream.
+        let tcp = try fakeTCPServer(sending: Array(repeating: 0x55, count: 256))
+        defer { tcp.stop() }
+        let relay = try rdbench(["relay", "--server", "127.0.0.1:\(tcp.port)", "--pairs", "1", "--bytes", "64K", "--timeout", "5", "--json"], within: 20)
+        #expect(relay.status == 1)
+        #expect(relay.json["ok"] as? Bool == false)
+        #expect((relay.json["failures"] as? [String])?.first?.contains("but the other half sent") == true
+                || (relay.json["failures"] as? [String])?.first?.contains("do not match") == true, "\(relay.stdout)")
     }
 }
