@@ -103,7 +103,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ServerConfigTests", dependencies: ["ServerConfig", "TestSupport"]),
         // End to end: spawns the built executables and speaks the wire protocol over loopback.
-        .testTarget(name: "IntegrationTests", dependencies: ["RustDeskProtocol", "URing", "hbbs", "hbbr", "rdbench"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["RustDeskProtocol", "URing", "hbbs", "hbbr", "rdbench", "engine-bench"]),
         .testTarget(name: "LoadHarnessTests", dependencies: ["LoadHarness"]),
         .testTarget(name: "PeerStoreTests", dependencies: ["PeerStore", "CSQLite", "TestSupport"]),
         // Deployment artefacts: runs scripts/install.sh into a temporary DESTDIR, checks the units
