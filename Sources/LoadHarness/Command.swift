@@ -9,6 +9,8 @@ public enum Rdbench {
                          [--direct] [--key LICENCE_KEY] [--threads N] [--timeout S] [--json] [--server-pid PID]
            rdbench punch --server HOST:PORT --peers N --rate FLOWS_PER_S --duration S [--lan] [--key LICENCE_KEY]
                          [--flow-timeout S] [--threads N] [--json] [--server-pid PID]
+           rdbench compare register|relay|punch [that scenario's options] --vs HOST:PORT|direct [--vs-pid PID] [--rounds N]
+           rdbench mixed CONFIG_FILE [--hbbs-pid PID] [--hbbr-pid PID]   (file format: docs/PERFORMANCE.md)
     Every mode also takes --json (one JSON object on stdout) and --report FILE.html (charts); a
     progress line is drawn on stderr when it is a terminal.
     B takes K/M/G suffixes (binary); durations take s/ms/m suffixes.
@@ -30,7 +32,17 @@ public enum Rdbench {
     static func run(_ arguments: [String]) throws(HarnessError) -> Int32 {
         guard let mode = arguments.first else { throw HarnessError("no mode given", exitCode: 64) }
         if mode == "-h" || mode == "--help" || mode == "help" { print(usage); return 0 }
-        var args = try Arguments(Array(arguments.dropFirst()))
+        // compare names its scenario next: `rdbench compare register --server …`.
+        var scenario: Scenario?
+        if mode == "compare" {
+            guard arguments.count > 1, let sc = Scenario(rawValue: arguments[1]) else {
+                throw HarnessError("compare needs a scenario: register, relay or punch", exitCode: 64)
+            }
+            scenario = sc
+        }
+        // mixed names its configuration file next: `rdbench mixed FILE …`.
+        let configPath = mode == "mixed" && arguments.count > 1 && !arguments[1].hasPrefix("--") ? arguments[1] : nil
+        var args = try Arguments(Array(arguments.dropFirst(scenario == nil && configPath == nil ? 1 : 2)))
         func take(_ name: String) -> String? { args.take(name) }
         func number<T: LosslessStringConvertible>(_ name: String, _ type: T.Type) throws(HarnessError) -> T? { try args.number(name, type) }
         func seconds(_ name: String) throws(HarnessError) -> Double? { try args.seconds(name) }
@@ -60,6 +72,23 @@ public enum Rdbench {
             let o = try punchOptions(&args, pid: pid)
             try args.rejectLeftovers()
             let report = try PunchLoad.run(o)
+            print(json ? report.json.text : report.table)
+            try page(report.html)
+            return report.ok ? 0 : 1
+        case "mixed":
+            guard let configPath else { throw HarnessError("mixed needs a configuration file: rdbench mixed FILE", exitCode: 64) }
+            let hbbsPID = try number("--hbbs-pid", Int32.self)
+            let hbbrPID = try number("--hbbr-pid", Int32.self)
+            try args.rejectLeftovers()
+            let report = try MixedRun.run(configPath: configPath, hbbsPID: hbbsPID ?? pid, hbbrPID: hbbrPID)
+            print(json ? report.json.text : report.table)
+            try page(report.html)
+            return report.ok ? 0 : 1
+        case "compare":
+            guard let vs = take("--vs") else { throw HarnessError("--vs HOST:PORT (or direct) is required: the B target", exitCode: 64) }
+            let vsPID = try number("--vs-pid", Int32.self)
+            let rounds = try number("--rounds", Int.self) ?? 4
+            let report = try CompareRun.run(scenario: scenario!, args: args, pid: pid, vs: vs, vsPID: vsPID, rounds: rounds)
             print(json ? report.json.text : report.table)
             try page(report.html)
             return report.ok ? 0 : 1

@@ -110,8 +110,13 @@ public struct HTMLReport {
         if abs(v) >= 1e6 { return fmt(v / 1e6, 1) + "M" }
         if abs(v) >= 1e4 { return fmt(v / 1e3, 0) + "k" }
         if abs(v) >= 100 { return fmt(v, 0) }
-        if abs(v) >= 1 { return fmt(v, 1) }
-        return fmt(v, 3)
+        // Few decimals, trailing zeros dropped: 2.5, 0.25, 12.
+        var s = abs(v) >= 1 ? fmt(v, 1) : fmt(v, 3)
+        if s.contains(".") {
+            while s.hasSuffix("0") { s.removeLast() }
+            if s.hasSuffix(".") { s.removeLast() }
+        }
+        return s
     }
 
     /// Axes and grid of a chart of [0, xMax] × [0, yMax]; returns the SVG and the mapping.

@@ -315,4 +315,90 @@ struct RdbenchTests {
         #expect((relay.json["failures"] as? [String])?.first?.contains("but the other half sent") == true
                 || (relay.json["failures"] as? [String])?.first?.contains("do not match") == true, "\(relay.stdout)")
     }
+
+    /// Starts `engine-bench serve-udp` (the bare recvmmsg baseline) on a free port; waits until it answers.
+    func startBareLoop() throws -> (pid: pid_t, port: UInt16) {
+        let port = ServerProcess.freePortBase()
+        let arguments: [String] = [productsDirectory + "/engine-bench", "serve-udp", "--port", String(port)]
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid = pid_t()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        guard posix_spawn(&pid, productsDirectory + "/engine-bench", &actions, nil, argv, environ) == 0 else { throw TestError.failed("spawn engine-bench") }
+        let probe = try UDPClient()
+        let deadline = now() + 10
+        while now() < deadline {
+            if case .registerPeerResponse? = probe.request(.registerPeer(.init(id: "probe")), to: port, attempts: 1) { return (pid, port) }
+        }
+        kill(pid, SIGKILL); waitpid(pid, nil, 0)
+        throw TestError.failed("engine-bench serve-udp did not answer")
+    }
+
+    @Test func compareHbbsWithTheBareLoop() throws {
+        let server = try startHbbs()
+        defer { server.stop() }
+        let bare = try startBareLoop()
+        defer { kill(bare.pid, SIGTERM); waitpid(bare.pid, nil, 0) }
+        let report = makeTempDirectory() + "/compare.html"
+        let run = try rdbench(["compare", "register", "--server", "127.0.0.1:\(server.port)", "--server-pid", String(server.pid),
+                               "--vs", "127.0.0.1:\(bare.port)", "--vs-pid", String(bare.pid), "--peers", "100", "--rate", "2000",
+                               "--duration", "1", "--rounds", "2", "--json", "--report", report])
+        #expect(run.status == 0, "\(run.stderr) \(run.stdout.prefix(2000))")
+        let j = run.json
+        #expect(j["mode"] as? String == "compare", "not JSON: \(run.stdout.prefix(500))")
+        let rounds = j["rounds"] as? [[String: Any]] ?? []
+        #expect(rounds.count == 2)
+        for r in rounds {
+            let a = r["a"] as? [String: Any] ?? [:], b = r["b"] as? [String: Any] ?? [:]
+            #expect(double(a["RegisterPeer/s"]) == 2000 && double(b["RegisterPeer/s"]) == 2000)
+            #expect(double(a["server CPU-s per M RegisterPeer"]) != nil && double(b["server CPU-s per M RegisterPeer"]) != nil)
+            #expect(double((r["ratio_b_over_a"] as? [String: Any])?["replies/s"]) == 1)
+        }
+        #expect(double((j["median_ratio_b_over_a"] as? [String: Any])?["replies/s"]) == 1)
+        #expect((j["runs"] as? [Any])?.count == 4, "A, B, A, B")
+        let html = try String(contentsOfFile: report, encoding: .utf8)
+        #expect(html.contains("Median ratio B/A") && html.contains("<rect class=\"bar\""))
+        print("rdbench compare: \(run.stdout.prefix(1200))")
+    }
+
+    @Test func mixedPopulationFromAConfigFile() throws {
+        let hbbs = try startHbbs()
+        defer { hbbs.stop() }
+        let hbbr = try startHbbr(key: "rdbench-key")
+        defer { hbbr.stop() }
+        let config = makeTempDirectory() + "/mixed.conf"
+        try """
+        # a small population for the test
+        duration = 2s
+        hbbs = 127.0.0.1:\(hbbs.port)
+        hbbr = 127.0.0.1:\(hbbr.port)
+        register.peers = 100
+        register.interval = 1s     # 100 RegisterPeer/s
+        punch.peers = 10
+        punch.rate = 20
+        punch.key = \(try hbbsKey(hbbs))
+        relay.pairs = 4
+        relay.rate = 64K
+        relay.key = rdbench-key
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let run = try rdbench(["mixed", config, "--hbbs-pid", String(hbbs.pid), "--hbbr-pid", String(hbbr.pid), "--json"])
+        #expect(run.status == 0, "\(run.stderr) \(run.stdout.prefix(2000))")
+        let j = run.json
+        #expect(j["mode"] as? String == "mixed", "not JSON: \(run.stdout.prefix(500))")
+        let register = j["register"] as? [String: Any] ?? [:], punch = j["punch"] as? [String: Any] ?? [:], relay = j["relay"] as? [String: Any] ?? [:]
+        #expect(int((register["register_peer"] as? [String: Any])?["replies"]) == 200)
+        #expect(int(punch["flows_ok"]) == 40 && int(punch["flows_failed"]) == 0)
+        #expect(relay["ok"] as? Bool == true && int(relay["pairs_completed"]) == 4)
+        #expect(double((j["hbbs_usage"] as? [String: Any])?["cpu_seconds"]) != nil)
+        #expect(double((j["hbbr_usage"] as? [String: Any])?["cpu_seconds"]) != nil)
+
+        // A mistake in the file is a usage error naming the line.
+        try "duration = 1s\nregister.peer = 5\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let bad = try rdbench(["mixed", config])
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("mixed.conf:2: unknown key register.peer"), "\(bad.stderr)")
+    }
 }
