@@ -80,7 +80,7 @@ let package = Package(
         // against recvmmsg/sendmmsg, the splice and buffered pumps against a direct connection.
         .executableTarget(name: "engine-bench", dependencies: ["Workers", "URing", "CMmsg", "Rendezvous", "RustDeskProtocol"]),
         // rdbench (issue "rdbench"): load harness against real hbbs/hbbr; logic in LoadHarness.
-        .target(name: "LoadHarness", dependencies: ["RustDeskProtocol", "CLoadHarness", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+        .target(name: "LoadHarness", dependencies: ["RustDeskProtocol", "URing", "CLoadHarness", .product(name: "Histogram", package: "hdrhistogram-swift")]),
         .executableTarget(name: "rdbench", dependencies: ["LoadHarness"]),
         // epoll and timerfd headers for LoadHarness (not exported by Swift's Glibc module).
         .target(name: "CLoadHarness"),

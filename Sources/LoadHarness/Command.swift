@@ -1,4 +1,5 @@
 import Glibc
+import URing
 
 /// The `rdbench` command line: parses arguments, runs a mode, prints a table or one JSON object.
 public enum Rdbench {
@@ -11,6 +12,8 @@ public enum Rdbench {
                          [--flow-timeout S] [--threads N] [--json] [--server-pid PID]
            rdbench compare register|relay|punch [that scenario's options] --vs HOST:PORT|direct [--vs-pid PID] [--rounds N]
            rdbench mixed CONFIG_FILE [--hbbs-pid PID] [--hbbr-pid PID]   (file format: docs/PERFORMANCE.md)
+    --netns [--netns-sources N]: clients in a new network namespace (needs root) sending from N
+    (default 1000) non-loopback addresses to the veth's host end; a loopback --server means that end.
     Every mode also takes --json (one JSON object on stdout) and --report FILE.html (charts); a
     progress line is drawn on stderr when it is a terminal.
     B takes K/M/G suffixes (binary); durations take s/ms/m suffixes.
@@ -45,13 +48,48 @@ public enum Rdbench {
         var args = try Arguments(Array(arguments.dropFirst(scenario == nil && configPath == nil ? 1 : 2)))
         func take(_ name: String) -> String? { args.take(name) }
         func number<T: LosslessStringConvertible>(_ name: String, _ type: T.Type) throws(HarnessError) -> T? { try args.number(name, type) }
-        func seconds(_ name: String) throws(HarnessError) -> Double? { try args.seconds(name) }
         let switches = args.switches
         let json = switches.contains("--json")
         let reportPath = take("--report")
-        func page(_ html: HTMLReport) throws(HarnessError) { if let reportPath { try html.write(to: reportPath) } }
         let pid = try number("--server-pid", Int32.self)
         if let pid { _ = try ServerSample.read(pid: pid) }
+        var network: VethNetwork?
+        defer { network?.leave(); network = nil }
+        if switches.contains("--netns") {
+            let count = try number("--netns-sources", Int.self) ?? 1000
+            network = try enterNamespace(sources: count)
+            args.netns = NetnsTarget(serverAddress: network!.serverAddress,
+                                     sources: try network!.clientAddresses.map { a throws(HarnessError) in try Endpoint(parsing: a + ":1").address })
+        }
+        do {
+            return try runMode(mode, scenario: scenario, configPath: configPath, args: &args, pid: pid, json: json, reportPath: reportPath)
+        } catch where error.exitCode == 2 && network != nil {
+            throw HarnessError(error.message + " (with --netns the server must listen on \(network!.serverAddress), the veth's host end: bind it to 0.0.0.0 or that address)", exitCode: 2)
+        }
+    }
+
+    /// Creates the `--netns` namespace with `sources` client addresses and moves this thread into
+    /// it (the generator threads started later are born there).
+    static func enterNamespace(sources: Int) throws(HarnessError) -> VethNetwork {
+        let network: VethNetwork
+        do throws(NetworkSetupError) {
+            network = try VethNetwork(clients: sources, separateServerNamespace: false)
+        } catch {
+            throw HarnessError("--netns: \(error.description)")
+        }
+        do throws(Errno) {
+            try network.enter()
+        } catch {
+            throw HarnessError("--netns: cannot enter the namespace: \(error)")
+        }
+        return network
+    }
+
+    static func runMode(_ mode: String, scenario: Scenario?, configPath: String?, args: inout Arguments, pid: Int32?,
+                        json: Bool, reportPath: String?) throws(HarnessError) -> Int32 {
+        func take(_ name: String) -> String? { args.take(name) }
+        func number<T: LosslessStringConvertible>(_ name: String, _ type: T.Type) throws(HarnessError) -> T? { try args.number(name, type) }
+        func page(_ html: HTMLReport) throws(HarnessError) { if let reportPath { try html.write(to: reportPath) } }
 
         switch mode {
         case "register":
@@ -80,7 +118,7 @@ public enum Rdbench {
             let hbbsPID = try number("--hbbs-pid", Int32.self)
             let hbbrPID = try number("--hbbr-pid", Int32.self)
             try args.rejectLeftovers()
-            let report = try MixedRun.run(configPath: configPath, hbbsPID: hbbsPID ?? pid, hbbrPID: hbbrPID)
+            let report = try MixedRun.run(configPath: configPath, hbbsPID: hbbsPID ?? pid, hbbrPID: hbbrPID, netns: args.netns)
             print(json ? report.json.text : report.table)
             try page(report.html)
             return report.ok ? 0 : 1
@@ -101,7 +139,8 @@ public enum Rdbench {
         guard let server = args.take("--server") else { throw HarnessError("--server HOST:PORT is required", exitCode: 64) }
         guard let peers = try args.number("--peers", Int.self) else { throw HarnessError("--peers N is required", exitCode: 64) }
         guard let duration = try args.seconds("--duration") else { throw HarnessError("--duration S is required", exitCode: 64) }
-        var o = RegisterOptions(server: try Endpoint(parsing: server), peers: peers, duration: duration)
+        var o = RegisterOptions(server: try args.endpoint(server), peers: peers, duration: duration)
+        if let n = args.netns { o.sources = .addresses(n.sources) }
         let interval = try args.seconds("--interval")
         let rate = try args.number("--rate", Double.self)
         if interval != nil && rate != nil { throw HarnessError("--interval and --rate exclude each other", exitCode: 64) }
@@ -118,7 +157,8 @@ public enum Rdbench {
         guard let peers = try args.number("--peers", Int.self) else { throw HarnessError("--peers N is required", exitCode: 64) }
         guard let rate = try args.number("--rate", Double.self) else { throw HarnessError("--rate FLOWS_PER_S is required", exitCode: 64) }
         guard let duration = try args.seconds("--duration") else { throw HarnessError("--duration S is required", exitCode: 64) }
-        var o = PunchOptions(server: try Endpoint(parsing: server), peers: peers, rate: rate, duration: duration)
+        var o = PunchOptions(server: try args.endpoint(server), peers: peers, rate: rate, duration: duration)
+        if let n = args.netns { o.sources = .addresses(n.sources) }
         o.licenceKey = args.take("--key") ?? ""
         o.sameIntranet = args.switches.contains("--lan")
         if let t = try args.seconds("--flow-timeout") { o.flowTimeout = t }
@@ -130,14 +170,13 @@ public enum Rdbench {
     static func relayOptions(_ args: inout Arguments, pid: Int32?) throws(HarnessError) -> RelayOptions {
         func take(_ name: String) -> String? { args.take(name) }
         func number<T: LosslessStringConvertible>(_ name: String, _ type: T.Type) throws(HarnessError) -> T? { try args.number(name, type) }
-        func seconds(_ name: String) throws(HarnessError) -> Double? { try args.seconds(name) }
         let switches = args.switches
         guard let pairs = try number("--pairs", Int.self) else { throw HarnessError("--pairs P is required", exitCode: 64) }
         let direct = switches.contains("--direct")
-        let server = try take("--server").map { s throws(HarnessError) in try Endpoint(parsing: s) }
+        let server = try take("--server").map { s throws(HarnessError) in try args.endpoint(s) }
         if server == nil && !direct { throw HarnessError("--server HOST:PORT is required (or --direct)", exitCode: 64) }
         var o: RelayOptions
-        let duration = try seconds("--duration")
+        let duration = try args.seconds("--duration")
         switch (take("--bytes"), duration) {
         case (let b?, nil):
             guard let bytes = parseByteCount(b) else { throw HarnessError("bad value for --bytes: \(b)", exitCode: 64) }
@@ -156,7 +195,7 @@ public enum Rdbench {
             o.direction = dir
         }
         o.licenceKey = take("--key") ?? ""
-        o.timeout = try seconds("--timeout")
+        o.timeout = try args.seconds("--timeout")
         if let t = try number("--threads", Int.self) { o.threads = t }
         o.serverPID = pid
         return o
@@ -169,8 +208,16 @@ struct Arguments {
     static let switchNames: Set<String> = ["--json", "--direct", "--netns", "--lan"]
     var flags: [String: String] = [:]
     var switches: Set<String> = []
+    /// Set by `--netns`: loopback servers become the veth's host end; sources are the namespace's.
+    var netns: NetnsTarget?
 
     init() {}
+
+    /// HOST:PORT, rewritten for `--netns`.
+    func endpoint(_ text: String) throws(HarnessError) -> Endpoint {
+        let e = try Endpoint(parsing: text)
+        return try netns?.rewrite(e) ?? e
+    }
 
     init(_ arguments: [String]) throws(HarnessError) {
         var i = 0

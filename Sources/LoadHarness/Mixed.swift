@@ -43,8 +43,9 @@ public struct MixedConfig: Sendable {
     }
 
     /// The scenario arguments of one part, built from the file.
-    func arguments(_ pairs: [(String, String?)], switches: [String] = []) -> Arguments {
+    func arguments(_ pairs: [(String, String?)], switches: [String] = [], netns: NetnsTarget?) -> Arguments {
         var a = Arguments()
+        a.netns = netns
         for (k, v) in pairs { if let v { a.flags[k] = v } }
         a.switches = Set(switches)
         return a
@@ -119,7 +120,7 @@ public struct MixedReport: Sendable {
 }
 
 public enum MixedRun {
-    public static func run(configPath: String, hbbsPID: Int32?, hbbrPID: Int32?) throws(HarnessError) -> MixedReport {
+    static func run(configPath: String, hbbsPID: Int32?, hbbrPID: Int32?, netns: NetnsTarget?) throws(HarnessError) -> MixedReport {
         guard let text = readSmallFile(configPath) else { throw HarnessError("cannot read \(configPath)", exitCode: 64) }
         let c = try MixedConfig(text: text, name: configPath)
         guard let d = c.values["duration"], let duration = parseSeconds(d), duration > 0 else {
@@ -129,21 +130,21 @@ public enum MixedRun {
         var parts: [(String, @Sendable () -> Result<Any & Sendable, HarnessError>)] = []
         if try c.int("register.peers") > 0 {
             var a = c.arguments([("--server", c.values["hbbs"]), ("--peers", c.values["register.peers"]), ("--duration", d),
-                                 ("--interval", c.values["register.interval"]), ("--rate", c.values["register.rate"])])
+                                 ("--interval", c.values["register.interval"]), ("--rate", c.values["register.rate"])], netns: netns)
             let o = try Rdbench.registerOptions(&a, pid: nil)
             parts.append(("register", { Result { () throws(HarnessError) in try RegisterLoad.run(o, live: false) as Any & Sendable } }))
         }
         if try c.int("punch.peers") > 0 {
             var a = c.arguments([("--server", c.values["hbbs"]), ("--peers", c.values["punch.peers"]), ("--duration", d),
                                  ("--rate", c.values["punch.rate"] ?? "10"), ("--key", c.values["punch.key"] ?? key), ("--threads", c.values["punch.threads"])],
-                                switches: c.values["punch.lan"] == "true" ? ["--lan"] : [])
+                                switches: c.values["punch.lan"] == "true" ? ["--lan"] : [], netns: netns)
             let o = try Rdbench.punchOptions(&a, pid: nil)
             parts.append(("punch", { Result { () throws(HarnessError) in try PunchLoad.run(o, live: false) as Any & Sendable } }))
         }
         if try c.int("relay.pairs") > 0 {
             var a = c.arguments([("--server", c.values["hbbr"]), ("--pairs", c.values["relay.pairs"]), ("--duration", d),
                                  ("--rate", c.values["relay.rate"]), ("--direction", c.values["relay.direction"]), ("--key", c.values["relay.key"] ?? key),
-                                 ("--threads", c.values["relay.threads"])])
+                                 ("--threads", c.values["relay.threads"])], netns: netns)
             let o = try Rdbench.relayOptions(&a, pid: nil)
             parts.append(("relay", { Result { () throws(HarnessError) in try RelayLoad.run(o, live: false) as Any & Sendable } }))
         }

@@ -36,6 +36,8 @@ public struct PunchOptions: Sendable {
     public var serverPID: Int32?
     public var threads = 1
     public var keepAliveInterval: Double = 10
+    /// Source addresses; nil: SourcePool.defaultFor(server).
+    public var sources: SourcePool?
 
     public init(server: Endpoint, peers: Int, rate: Double, duration: Double) {
         self.server = server; self.peers = peers; self.rate = rate; self.duration = duration
@@ -147,13 +149,13 @@ public enum PunchLoad {
         // Per flow: A's connection and B's; a flow lives up to the flow timeout.
         let inFlight = Int(o.rate * (o.flowTimeout + 1))
         try requireDescriptors(o.peers + 2 * inFlight + 64 * o.threads, for: "\(o.peers) peers at \(fmt(o.rate, 0)) flows/s")
-        let sourceOctet = UInt8.random(in: 16...200)
+        let sources = o.sources ?? SourcePool.defaultFor(o.server)
         let tag = String(UInt32.random(in: 0..<UInt32.max), radix: 36)
         let shards = (0..<o.threads).map { t in (o.peers * t / o.threads)..<(o.peers * (t + 1) / o.threads) }
         // Setup (registration) happens before the measured part, on each shard's thread; the
         // monitor and the server's CPU cover the whole run, so setup is done first, synchronously.
         var peers: [PeerSet] = []
-        for range in shards { peers.append(try PeerSet.register(o, range: range, sourceOctet: sourceOctet, tag: tag)) }
+        for range in shards { peers.append(try PeerSet.register(o, range: range, sources: sources, tag: tag)) }
         let counters = shards.map { _ in LiveCounters() }
         var monitor = Monitor(label: "punch", unit: "flows", expectedSeconds: o.duration)
         monitor.live = live && monitor.live
@@ -161,7 +163,7 @@ public enum PunchLoad {
         let ((results, timeline), usage) = try ServerUsage.measure(o.serverPID) { () throws(HarnessError) in
             monitor.run(counters, shards.indices.map { i in
                 { @Sendable () -> Result<PunchReport, HarnessError> in
-                    Result { () throws(HarnessError) in try runShard(o, peers: boxes[i].value, shard: i, sourceOctet: sourceOctet, counters: counters[i]) }
+                    Result { () throws(HarnessError) in try runShard(o, peers: boxes[i].value, shard: i, sources: sources, counters: counters[i]) }
                 }
             })
         }
@@ -201,7 +203,7 @@ public enum PunchLoad {
 
     @inline(__always) static func token(_ kind: Kind, _ index: Int) -> UInt64 { kind.rawValue << 56 | UInt64(index) }
 
-    private static func runShard(_ o: PunchOptions, peers: PeerSet, shard: Int, sourceOctet: UInt8,
+    private static func runShard(_ o: PunchOptions, peers: PeerSet, shard: Int, sources: SourcePool,
                                  counters: LiveCounters) throws(HarnessError) -> PunchReport {
         var report = PunchReport(options: o)
         report.peersRegistered = peers.count
@@ -254,10 +256,10 @@ public enum PunchLoad {
             let b = id % peers.count
             report.flowsStarted += 1
             if now > due { report.maxSendLagMicros = max(report.maxSendLagMicros, (now - due) / 1000) }
-            // A's source: its B's address (same intranet) or one of 1000 other loopback addresses.
+            // A's source: its B's address (same intranet) or one of the addresses no B uses.
             let source: in_addr_t? = !peers.distinctSources ? nil
                 : o.sameIntranet ? peers.addresses[b]
-                : loopbackSource(octet: sourceOctet &+ 1, index: (peers.globalIndex(b) + id) % 1000)
+                : sources.otherAddress(peers.globalIndex(b) + id, firstGroupUses: o.peers)
             let fd = tcpSocket(bindTo: source)
             guard fd >= 0 else {
                 report.failures[.connectError, default: 0] += 1
@@ -531,20 +533,18 @@ final class PeerSet {
     /// Creates the peers of `range` and registers each with RegisterPk then RegisterPeer; every
     /// one must be answered OK and `request_pk: false`. Throws when the server does not answer
     /// (exit 2) or answers otherwise (exit 1).
-    static func register(_ o: PunchOptions, range: Range<Int>, sourceOctet: UInt8, tag: String) throws(HarnessError) -> PeerSet {
-        let set = PeerSet(first: range.lowerBound, distinctSources: o.server.isLoopback)
+    static func register(_ o: PunchOptions, range: Range<Int>, sources: SourcePool, tag: String) throws(HarnessError) -> PeerSet {
+        let set = PeerSet(first: range.lowerBound, distinctSources: sources.isDistinct)
+        if sources.isDistinct && sources.count <= o.peers {
+            throw HarnessError("punch needs more source addresses than B peers (\(o.peers)): A must come from other addresses; \(sources.count) available", exitCode: 64)
+        }
         do throws(HarnessError) {
             for g in range {
                 let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
                 guard fd >= 0 else { throw HarnessError("socket: \(errnoText())") }
                 set.fds.append(fd)
-                let address = set.distinctSources ? loopbackSource(octet: sourceOctet, index: g) : 0
-                if set.distinctSources {
-                    var local = sockaddr_in()
-                    local.sin_family = sa_family_t(AF_INET)
-                    local.sin_addr.s_addr = address
-                    guard withSockaddr(local, { bind(fd, $0, $1) }) == 0 else { throw HarnessError("bind 127.\(sourceOctet).x.y: \(errnoText())") }
-                }
+                let address = sources.address(g) ?? 0
+                if set.distinctSources { try bindSource(fd, address) }
                 guard withSockaddr(o.server.sockaddr, { connect(fd, $0, $1) }) == 0 else { throw HarnessError("connect \(o.server): \(errnoText())", exitCode: 2) }
                 set.addresses.append(address)
                 set.ids.append("rdp\(tag)x\(g)")

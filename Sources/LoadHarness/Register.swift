@@ -37,6 +37,8 @@ public struct RegisterOptions: Sendable {
     public var pkRate: Double = 5000
     public var serverPID: Int32?
     public var replyTimeout: Double = 3
+    /// Source addresses; nil: SourcePool.defaultFor(server).
+    public var sources: SourcePool?
 
     public init(server: Endpoint, peers: Int, duration: Double) {
         self.server = server; self.peers = peers; self.duration = duration
@@ -159,15 +161,15 @@ public enum RegisterLoad {
         guard o.peers > 0, o.duration > 0, o.aggregateRate > 0 else { throw HarnessError("--peers, --duration and the rate must be positive", exitCode: 64) }
         raiseFileLimit()
         var report = RegisterReport(options: o)
-        let distinctSources = o.server.isLoopback
+        let sources = o.sources ?? SourcePool.defaultFor(o.server)
         var socketCount = o.sockets ?? min(o.peers, 256)
-        if distinctSources { socketCount = max(socketCount, (o.peers + maxPeersPerSourceAddress - 1) / maxPeersPerSourceAddress) }
+        if sources.isDistinct { socketCount = max(socketCount, (o.peers + maxPeersPerSourceAddress - 1) / maxPeersPerSourceAddress) }
         socketCount = max(1, min(socketCount, o.peers, 64_000))
-        let sourceOctet = UInt8.random(in: 16...250)
         report.sockets = socketCount
-        report.sourceAddresses = distinctSources ? socketCount : 1
+        report.sourceAddresses = sources.isDistinct ? min(socketCount, sources.count) : 1
 
-        // Sockets, each bound to its own loopback source address when the server is local.
+        // Sockets, each bound to its own source address (SourcePool: 127.R.x.y for a loopback
+        // server, R drawn per run so that back-to-back runs do not meet the blocker's memory).
         let tag = UInt32.random(in: 0..<UInt32.max)
         var socks: [PeerSocket] = []
         defer { for s in socks { close(s.fd) } }
@@ -177,16 +179,7 @@ public enum RegisterLoad {
             socks.append(PeerSocket(fd: fd))
             var buf: Int32 = 1 << 20
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, 4)
-            if distinctSources {
-                var local = sockaddr_in()
-                local.sin_family = sa_family_t(AF_INET)
-                // 127.<run>.(i / 250).(i % 250 + 1): up to 64 000 distinct addresses, the second
-                // octet drawn per run so that back-to-back runs do not meet the blocker's memory.
-                let ip = (UInt32(127) << 24) | (UInt32(sourceOctet) << 16) | (UInt32(i / 250 % 256) << 8) | UInt32(i % 250 + 1)
-                local.sin_addr.s_addr = ip.bigEndian
-                let r = withSockaddr(local) { bind(fd, $0, $1) }
-                guard r == 0 else { throw HarnessError("bind 127.\(sourceOctet).x.y: \(errnoText())") }
-            }
+            if let address = sources.address(i) { try bindSource(fd, address) }
             let r = withSockaddr(o.server.sockaddr) { connect(fd, $0, $1) }
             guard r == 0 else { throw HarnessError("connect \(o.server): \(errnoText())", exitCode: 2) }
         }

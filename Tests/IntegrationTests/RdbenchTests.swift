@@ -401,4 +401,31 @@ struct RdbenchTests {
         #expect(bad.status == 64)
         #expect(bad.stderr.contains("mixed.conf:2: unknown key register.peer"), "\(bad.stderr)")
     }
+
+    @Test func registerAndPunchFromANetworkNamespace() throws {
+        guard getuid() == 0, access("/usr/sbin/ip", X_OK) == 0 || access("/sbin/ip", X_OK) == 0 || access("/usr/bin/ip", X_OK) == 0 else {
+            print("skipped: --netns needs root and iproute2")
+            return
+        }
+        // hbbs on every address, so that the veth's host end reaches it.
+        let server = try ServerProcess("hbbs", arguments: ["--admin-console", "off"], bind: "0.0.0.0")
+        defer { server.stop() }
+        let probe = try UDPClient()
+        let deadline = now() + 10
+        while now() < deadline, probe.request(.registerPeer(.init(id: "probe")), to: server.port, attempts: 1) == nil {}
+        let register = try rdbench(["register", "--netns", "--netns-sources", "20", "--server", "127.0.0.1:\(server.port)",
+                                    "--peers", "100", "--rate", "500", "--duration", "1", "--json"])
+        #expect(register.status == 0, "\(register.stderr)")
+        #expect((register.json["server"] as? String)?.hasPrefix("10.213.") == true, "a loopback --server means the veth's host end")
+        #expect(int(register.json["source_addresses"]) == 20)
+        #expect(int((register.json["register_pk"] as? [String: Any])?["ok"]) == 100)
+        let punch = try rdbench(["punch", "--netns", "--netns-sources", "40", "--server", "127.0.0.1:\(server.port)", "--peers", "10",
+                                 "--rate", "20", "--duration", "1", "--key", try hbbsKey(server), "--json"])
+        #expect(punch.status == 0, "\(punch.stderr)")
+        #expect(int(punch.json["via_punch_hole"]) == 20, "\(punch.stdout.prefix(800))")
+        // The namespace is gone afterwards.
+        let list = try rdbench(["register", "--netns", "--server", "127.0.0.1:1", "--peers", "1", "--duration", "1"], within: 20)
+        #expect(list.status == 2)
+        #expect(list.stderr.contains("with --netns the server must listen on"), "\(list.stderr)")
+    }
 }
