@@ -25,8 +25,12 @@ public struct HTMLReport {
         }
         for (name, l) in latency where l.count > 0 { sections.append(Self.histogram(title: name, l)) }
         if let u = usage {
-            sections.append(Self.barChart(title: "Server CPU per unit of work (pid \(u.pid))",
-                                          bars: units.filter { $0.1 > 0 }.map { ("CPU-s per \($0.0)", u.cpuSeconds / $0.1) }))
+            // One chart per unit (different units never share a scale), split into user and system time.
+            for (name, n) in units where n > 0 {
+                sections.append(Self.barChart(title: "Server CPU-s per \(name) (pid \(u.pid))",
+                                              bars: [("total", u.cpuSeconds / n), ("user", u.userSeconds / n), ("system", u.systemSeconds / n)],
+                                              colors: [Self.palette[0], Self.palette[2], Self.palette[3]]))
+            }
             tiles.append(("server CPU", "\(fmt(u.cpuSeconds, 2)) s"))
             tiles.append(("server peak RSS", "\(u.peakRSSKiB / 1024) MiB"))
         }

@@ -146,8 +146,9 @@ public enum PunchLoad {
     public static func run(_ o: PunchOptions, live: Bool = true) throws(HarnessError) -> PunchReport {
         guard o.peers > 0, o.rate > 0, o.duration > 0, o.threads > 0 else { throw HarnessError("--peers, --rate, --duration and --threads must be positive", exitCode: 64) }
         guard o.peers >= o.threads else { throw HarnessError("--peers must be at least --threads", exitCode: 64) }
-        // Per flow: A's connection and B's; a flow lives up to the flow timeout.
-        let inFlight = Int(o.rate * (o.flowTimeout + 1))
+        // Per flow: A's connection and B's. A healthy flow lives milliseconds; a second's worth of
+        // flows in flight is the budget (past it, flows fail as connect_error naming EMFILE).
+        let inFlight = Int(o.rate)
         try requireDescriptors(o.peers + 2 * inFlight + 64 * o.threads, for: "\(o.peers) peers at \(fmt(o.rate, 0)) flows/s")
         let sources = o.sources ?? SourcePool.defaultFor(o.server)
         let tag = String(UInt32.random(in: 0..<UInt32.max), radix: 36)

@@ -195,7 +195,7 @@ func requireDescriptors(_ needed: Int, for what: String) throws(HarnessError) {
     var l = rlimit()
     getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &l)
     if Int(clamping: l.rlim_cur) < needed {
-        throw HarnessError("\(what) needs about \(needed) file descriptors, but RLIMIT_NOFILE is \(l.rlim_cur) (hard limit \(l.rlim_max)); raise the hard limit (ulimit -Hn, LimitNOFILE=) or use fewer", exitCode: 64)
+        throw HarnessError("\(what) needs about \(needed) file descriptors, but RLIMIT_NOFILE is \(l.rlim_cur) (hard limit \(l.rlim_max)); raise the hard limit (ulimit -Hn, LimitNOFILE=) or use fewer")
     }
 }
 
