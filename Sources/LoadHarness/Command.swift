@@ -92,27 +92,11 @@ public enum Rdbench {
         func page(_ html: HTMLReport) throws(HarnessError) { if let reportPath { try html.write(to: reportPath) } }
 
         switch mode {
-        case "register":
-            let o = try registerOptions(&args, pid: pid)
-            try args.rejectLeftovers()
-            let report = try RegisterLoad.run(o)
-            print(json ? report.json.text : report.table)
-            try page(report.html)
-            return report.ok ? 0 : 1
-        case "relay":
-            let o = try relayOptions(&args, pid: pid)
-            try args.rejectLeftovers()
-            let report = try RelayLoad.run(o)
-            print(json ? report.json.text : report.table)
-            try page(report.html)
-            return report.ok ? 0 : 1
-        case "punch":
-            let o = try punchOptions(&args, pid: pid)
-            try args.rejectLeftovers()
-            let report = try PunchLoad.run(o)
-            print(json ? report.json.text : report.table)
-            try page(report.html)
-            return report.ok ? 0 : 1
+        case "register", "relay", "punch":
+            let run = try Scenario(rawValue: mode)!.run(args, pid: pid, live: true)
+            print(json ? run.json.text : run.table)
+            try page(run.html)
+            return run.ok ? 0 : 1
         case "mixed":
             guard let configPath else { throw HarnessError("mixed needs a configuration file: rdbench mixed FILE", exitCode: 64) }
             let hbbsPID = try number("--hbbs-pid", Int32.self)

@@ -7,10 +7,12 @@ public struct Figure: Sendable {
 }
 
 /// A scenario run once: the figures `compare` puts side by side, whether it was clean, its JSON.
-public struct ScenarioRun: Sendable {
+public struct ScenarioRun {
     public var figures: [Figure]
     public var ok: Bool
     public var json: JSON
+    public var table: String
+    public var html: HTMLReport
 }
 
 extension RegisterReport {
@@ -55,17 +57,17 @@ enum Scenario: String {
             let o = try Rdbench.registerOptions(&a, pid: pid)
             try a.rejectLeftovers()
             let r = try RegisterLoad.run(o, live: live)
-            return ScenarioRun(figures: r.figures, ok: r.ok, json: r.json)
+            return ScenarioRun(figures: r.figures, ok: r.ok, json: r.json, table: r.table, html: r.html)
         case .relay:
             let o = try Rdbench.relayOptions(&a, pid: pid)
             try a.rejectLeftovers()
             let r = try RelayLoad.run(o, live: live)
-            return ScenarioRun(figures: r.figures, ok: r.ok, json: r.json)
+            return ScenarioRun(figures: r.figures, ok: r.ok, json: r.json, table: r.table, html: r.html)
         case .punch:
             let o = try Rdbench.punchOptions(&a, pid: pid)
             try a.rejectLeftovers()
             let r = try PunchLoad.run(o, live: live)
-            return ScenarioRun(figures: r.figures, ok: r.ok, json: r.json)
+            return ScenarioRun(figures: r.figures, ok: r.ok, json: r.json, table: r.table, html: r.html)
         }
     }
 }
@@ -78,7 +80,7 @@ enum Scenario: String {
 /// A is the scenario as given (`--server`, `--server-pid`); B is the same with `--server` replaced
 /// by `--vs HOST:PORT` (or, for relay, `--vs direct`: the direct-connection baseline) and
 /// `--server-pid` by `--vs-pid`.
-public struct CompareReport: Sendable {
+public struct CompareReport {
     public var scenario: String
     public var a: String
     public var b: String

@@ -1,26 +1,6 @@
 import Glibc
 import Synchronization
-
-/// A plain pthread running `body`: generators block in epoll_wait and must not sit on the Swift
-/// concurrency pool. `join()` waits for it.
-final class GeneratorThread: @unchecked Sendable {
-    private var thread = pthread_t()
-    private final class Box {
-        let body: () -> Void
-        init(_ body: @escaping () -> Void) { self.body = body }
-    }
-
-    init(_ body: @escaping @Sendable () -> Void) {
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        let r = pthread_create(&thread, nil, { raw in
-            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, box)
-        precondition(r == 0, "pthread_create: \(r)")
-    }
-
-    func join() { pthread_join(thread, nil) }
-}
+import URing
 
 /// Counters a generator publishes while it runs, read by the monitor thread (relaxed atomics:
 /// the figures are for display and the per-second timeline; final figures come from the reports).
@@ -76,7 +56,7 @@ public struct Monitor {
         let finished = Atomic<Int>(0)
         let start = monotonicNanos()
         let threads = bodies.enumerated().map { (i, body) in
-            GeneratorThread {
+            PlainThread {
                 let r = body()
                 results.withLock { $0[i] = r }
                 finished.add(1, ordering: .releasing)
@@ -113,4 +93,17 @@ public struct Monitor {
         let r = results.withLock { m in (0..<bodies.count).map { m[$0]! } }
         return (r, timeline)
     }
+}
+
+/// The shards' results merged into `report` in order; the first failure is thrown.
+func merge<Part, Report>(_ results: [Result<Part, HarnessError>], into report: Report,
+                         _ add: (inout Report, Part) -> Void) throws(HarnessError) -> Report {
+    var report = report
+    for r in results {
+        switch r {
+        case .success(let part): add(&report, part)
+        case .failure(let e): throw e
+        }
+    }
+    return report
 }

@@ -169,13 +169,7 @@ public enum PunchLoad {
             })
         }
         for p in peers { p.close() }
-        var report = PunchReport(options: o)
-        for r in results {
-            switch r {
-            case .success(let part): report.merge(part)
-            case .failure(let e): throw e
-            }
-        }
+        var report = try merge(results, into: PunchReport(options: o)) { $0.merge($1) }
         report.server = usage
         report.timeline = timeline
         return report

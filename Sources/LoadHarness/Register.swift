@@ -146,7 +146,8 @@ public enum RegisterLoad {
 
     public static func run(_ o: RegisterOptions, live: Bool = true) throws(HarnessError) -> RegisterReport {
         let counters = LiveCounters()
-        var monitor = Monitor(label: "register", unit: "replies", expectedSeconds: nil)
+        // The RegisterPk warm-up at its rate, then the measured phase.
+        var monitor = Monitor(label: "register", unit: "replies", expectedSeconds: Double(o.peers) / o.pkRate + o.duration)
         monitor.live = live && monitor.live
         let (results, timeline) = monitor.run([counters], [{ @Sendable () -> Result<RegisterReport, HarnessError> in
             Result { () throws(HarnessError) in try runLoop(o, counters: counters) }

@@ -222,13 +222,7 @@ public enum RelayLoad {
                 }
             })
         }
-        var report = RelayReport(options: o)
-        for r in results {
-            switch r {
-            case .success(let part): report.merge(part)
-            case .failure(let e): throw e
-            }
-        }
+        var report = try merge(results, into: RelayReport(options: o)) { $0.merge($1) }
         report.server = usage
         var t = timeline
         t.samples = t.samples.map { var s = $0; s.rate /= 1_048_576; return s }

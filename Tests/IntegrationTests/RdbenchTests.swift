@@ -230,15 +230,22 @@ struct RdbenchTests {
         #expect(int((wrongKey.json["failures"] as? [String: Any])?["licence_mismatch"]) == int(wrongKey.json["flows_started"]))
     }
 
-    /// A UDP server that answers every datagram with `reply`; stops when the returned closure runs.
-    func fakeUDPServer(reply: [UInt8]) throws -> (port: UInt16, stop: () -> Void) {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    /// A socket bound to 127.0.0.1 on a free port, with a 50 ms receive timeout (so a server
+    /// thread notices its stop flag).
+    func loopbackSocket(type: __socket_type) -> (Int32, UInt16) {
+        let fd = socket(AF_INET, Int32(type.rawValue), 0)
         var addr = sockaddrIn("127.0.0.1", 0)
         _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         var tv = timeval(tv_sec: 0, tv_usec: 50_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var a = sockaddr_in(); var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return (fd, UInt16(bigEndian: a.sin_port))
+    }
+
+    /// A UDP server that answers every datagram with `reply`; stops when the returned closure runs.
+    func fakeUDPServer(reply: [UInt8]) throws -> (port: UInt16, stop: () -> Void) {
+        let (fd, port) = loopbackSocket(type: SOCK_DGRAM)
         let stop = Flag()
         let thread = Thread {
             var buf = [UInt8](repeating: 0, count: 2048)
@@ -255,19 +262,13 @@ struct RdbenchTests {
             close(fd)
         }
         thread.start()
-        return (UInt16(bigEndian: a.sin_port), { stop.set() })
+        return (port, { stop.set() })
     }
 
     /// A TCP server that sends `bytes` to every connection and keeps it open.
     func fakeTCPServer(sending bytes: [UInt8]) throws -> (port: UInt16, stop: () -> Void) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddrIn("127.0.0.1", 0)
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let (fd, port) = loopbackSocket(type: SOCK_STREAM)
         listen(fd, 16)
-        var tv = timeval(tv_sec: 0, tv_usec: 50_000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var a = sockaddr_in(); var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         let stop = Flag()
         let thread = Thread {
             var clients: [Int32] = []
@@ -281,7 +282,7 @@ struct RdbenchTests {
             close(fd)
         }
         thread.start()
-        return (UInt16(bigEndian: a.sin_port), { stop.set() })
+        return (port, { stop.set() })
     }
 
     final class Flag: @unchecked Sendable {
