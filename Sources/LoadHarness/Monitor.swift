@@ -89,6 +89,14 @@ public struct Monitor {
             }
         }
         threads.forEach { $0.join() }
+        // The last, partial second (when it is long enough to say something).
+        let end = monotonicNanos()
+        if end - lastSample.t >= 250_000_000 {
+            let totals = counters.reduce((done: 0, errors: 0)) { ($0.done + $1.values.done, $0.errors + $1.values.errors) }
+            timeline.samples.append(TimelineSample(second: Double(end - start) / 1e9,
+                                                   rate: Double(totals.done - lastSample.done) / (Double(end - lastSample.t) / 1e9),
+                                                   errors: totals.errors - lastSample.errors))
+        }
         if drew { writeError("\r\u{1B}[K") }
         let r = results.withLock { m in (0..<bodies.count).map { m[$0]! } }
         return (r, timeline)
