@@ -115,3 +115,27 @@ func merge<Part, Report>(_ results: [Result<Part, HarnessError>], into report: R
     }
     return report
 }
+
+/// Generator shards going through phases together: `wait()` returns when every party arrived,
+/// or throws once any party gave up (`abort()`), so a failing shard never leaves the others waiting.
+final class PhaseBarrier: Sendable {
+    private let parties: Int
+    private let arrived = Atomic<Int>(0)
+    private let aborted = Atomic<Bool>(false)
+
+    static let abandoned = "another generator thread failed"
+
+    init(parties: Int) { self.parties = parties }
+
+    func abort() { aborted.store(true, ordering: .releasing) }
+
+    /// Waits for the others at the next phase boundary (a generation is `parties` arrivals).
+    func wait() throws(HarnessError) {
+        let ticket = arrived.add(1, ordering: .acquiringAndReleasing).newValue
+        let target = (ticket + parties - 1) / parties * parties
+        while arrived.load(ordering: .acquiring) < target {
+            if aborted.load(ordering: .acquiring) { throw HarnessError(Self.abandoned) }
+            usleep(200)
+        }
+    }
+}

@@ -37,6 +37,8 @@ public struct RegisterOptions: Sendable {
     public var pkRate: Double = 5000
     public var serverPID: Int32?
     public var replyTimeout: Double = 3
+    /// Generator threads, each with its share of peers, sockets and rate.
+    public var threads = 1
     /// Source addresses; nil: SourcePool.defaultFor(server).
     public var sources: SourcePool?
 
@@ -81,12 +83,24 @@ public struct RegisterReport: Sendable {
     public var achievedRate: Double { measuredSeconds > 0 ? Double(sent) / measuredSeconds : 0 }
     public var replyRate: Double { measuredSeconds > 0 ? Double(replies) / measuredSeconds : 0 }
 
+    mutating func merge(_ o: RegisterReport) {
+        sockets += o.sockets; sourceAddresses += o.sourceAddresses
+        pkSent += o.pkSent; pkOK += o.pkOK; pkTooFrequent += o.pkTooFrequent; pkUUIDMismatch += o.pkUUIDMismatch
+        pkOther += o.pkOther; pkLost += o.pkLost
+        sent += o.sent; replies += o.replies; requestPk += o.requestPk; lost += o.lost; unexpected += o.unexpected
+        configUpdates += o.configUpdates; late += o.late; sendErrors += o.sendErrors
+        measuredSeconds = max(measuredSeconds, o.measuredSeconds); maxSendLagMicros = max(maxSendLagMicros, o.maxSendLagMicros)
+        latency.add(o.latency); pkLatency.add(o.pkLatency)
+        server = server ?? o.server; serverPk = serverPk ?? o.serverPk
+    }
+
     public var json: JSON {
         var o: [(String, JSON)] = [
             ("mode", .string("register")),
             ("server", .string(options.server.description)),
             ("peers", .int(options.peers)),
             ("sockets", .int(sockets)),
+            ("threads", .int(options.threads)),
             ("source_addresses", .int(sourceAddresses)),
             ("target_rate", .double(options.aggregateRate)),
             ("interval_s", options.rate == nil ? .double(options.interval) : .null),
@@ -145,36 +159,53 @@ public enum RegisterLoad {
     static let maxPeersPerSourceAddress = 30
 
     public static func run(_ o: RegisterOptions, live: Bool = true) throws(HarnessError) -> RegisterReport {
-        let counters = LiveCounters()
+        guard o.threads > 0, o.threads <= o.peers else { throw HarnessError("--threads must be between 1 and --peers", exitCode: 64) }
+        let counters = (0..<o.threads).map { _ in LiveCounters() }
+        let sync = PhaseBarrier(parties: o.threads)
+        let tag = UInt32.random(in: 0..<UInt32.max)
+        let sources = o.sources ?? SourcePool.defaultFor(o.server)
         // The RegisterPk warm-up at its rate, then the measured phase.
         var monitor = Monitor(label: "register", unit: "replies", expectedSeconds: Double(o.peers) / o.pkRate + o.duration)
         monitor.live = live && monitor.live
-        let (results, timeline) = monitor.run([counters], [{ @Sendable () -> Result<RegisterReport, HarnessError> in
-            Result { () throws(HarnessError) in try runLoop(o, counters: counters) }
-        }])
-        var report = try results[0].get()
+        let (results, timeline) = monitor.run(counters, (0..<o.threads).map { shard in
+            { @Sendable () -> Result<RegisterReport, HarnessError> in
+                let r = Result { () throws(HarnessError) in
+                    try runLoop(o, shard: shard, sync: sync, tag: tag, sources: sources, counters: counters[shard])
+                }
+                if case .failure = r { sync.abort() }
+                return r
+            }
+        })
+        // The shard that failed says why; the others only say that one did.
+        for case .failure(let e) in results where e.message != PhaseBarrier.abandoned { throw e }
+        var report = try merge(results, into: RegisterReport(options: o)) { $0.merge($1) }
         // The timeline covers the RegisterPk warm-up too; the RegisterPeer phase is the bulk.
         report.timeline = timeline
         return report
     }
 
-    static func runLoop(_ o: RegisterOptions, counters: LiveCounters) throws(HarnessError) -> RegisterReport {
+    /// One shard (of `o.threads`): its share of the peers, sockets and rate. Shards go through the
+    /// phases together (PhaseBarrier) so that shard 0 can take the server's CPU per phase.
+    static func runLoop(_ o: RegisterOptions, shard: Int, sync: PhaseBarrier, tag: UInt32, sources: SourcePool,
+                        counters: LiveCounters) throws(HarnessError) -> RegisterReport {
         guard o.peers > 0, o.duration > 0, o.aggregateRate > 0 else { throw HarnessError("--peers, --duration and the rate must be positive", exitCode: 64) }
         raiseFileLimit()
         var report = RegisterReport(options: o)
-        let sources = o.sources ?? SourcePool.defaultFor(o.server)
-        var socketCount = o.sockets ?? min(o.peers, 256)
-        if sources.isDistinct { socketCount = max(socketCount, (o.peers + maxPeersPerSourceAddress - 1) / maxPeersPerSourceAddress) }
-        socketCount = max(1, min(socketCount, o.peers, 64_000))
+        let shards = o.threads
+        var totalSockets = o.sockets ?? min(o.peers, 256)
+        if sources.isDistinct { totalSockets = max(totalSockets, (o.peers + maxPeersPerSourceAddress - 1) / maxPeersPerSourceAddress) }
+        totalSockets = max(shards, min(totalSockets, o.peers, 64_000))
+        let peerRange = (o.peers * shard / shards)..<(o.peers * (shard + 1) / shards)
+        let socketRange = (totalSockets * shard / shards)..<(totalSockets * (shard + 1) / shards)
+        let socketCount = socketRange.count
         report.sockets = socketCount
-        report.sourceAddresses = sources.isDistinct ? min(socketCount, sources.count) : 1
+        report.sourceAddresses = sources.isDistinct ? min(socketCount, sources.count) : (shard == 0 ? 1 : 0)
 
         // Sockets, each bound to its own source address (SourcePool: 127.R.x.y for a loopback
         // server, R drawn per run so that back-to-back runs do not meet the blocker's memory).
-        let tag = UInt32.random(in: 0..<UInt32.max)
         var socks: [PeerSocket] = []
         defer { for s in socks { close(s.fd) } }
-        for i in 0..<socketCount {
+        for i in socketRange {
             let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { throw HarnessError("socket: \(errnoText())") }
             socks.append(PeerSocket(fd: fd))
@@ -188,8 +219,9 @@ public enum RegisterLoad {
         // Reachability: any reply to a probe within the reply timeout.
         try probe(socks[0].fd, o)
 
-        // Peers: peer p uses socket p % sockets; random uuid and key per peer, IDs unique per run.
-        let ids = (0..<o.peers).map { "rdb\(String(tag, radix: 36))x\($0)" }
+        // Peers: local peer p uses local socket p % sockets; random uuid and key per peer, IDs unique per run.
+        let ids = peerRange.map { "rdb\(String(tag, radix: 36))x\($0)" }
+        let n = ids.count
         let epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         let tfd = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_NONBLOCK) | Int32(TFD_CLOEXEC))
         guard epfd >= 0, tfd >= 0 else { throw HarnessError("epoll/timerfd: \(errnoText())") }
@@ -205,14 +237,15 @@ public enum RegisterLoad {
         let timeoutNanos = UInt64(o.replyTimeout * 1e9)
 
         // Phase 1: RegisterPk once per peer, paced at pkRate. The server's CPU is taken per phase.
-        let cpuBefore = try o.serverPID.map { pid throws(HarnessError) in try ServerSample.read(pid: pid) }
+        try sync.wait()
+        let cpuBefore = shard == 0 ? try o.serverPID.map { pid throws(HarnessError) in try ServerSample.read(pid: pid) } : nil
         let pkStart = monotonicNanos() + 1_000_000
-        let pkStep = 1e9 / o.pkRate
+        let pkStep = 1e9 * Double(shards) / o.pkRate
         var k = 0
         // Built before the clock starts: generating keys must not delay the schedule.
         let pkMessages = ids.map { RendezvousMessage.registerPk(.init(id: $0, uuid: randomBytes(16), pk: randomBytes(32))).serializedBytes() }
         loop(epfd: epfd, tfd: tfd, socks: &socks, state: &state, report: &report, counters: counters, timeoutNanos: timeoutNanos,
-             nextDue: { k < o.peers ? pkStart + UInt64(Double(k) * pkStep) : nil },
+             nextDue: { k < n ? pkStart + UInt64(Double(k) * pkStep) : nil },
              send: { due, now, socks, report in
                  let p = k
                  k += 1
@@ -226,12 +259,14 @@ public enum RegisterLoad {
              })
 
         // Phase 2 (measured): RegisterPeer on the open-loop schedule.
-        let cpuMiddle = try o.serverPID.map { pid throws(HarnessError) in try ServerSample.read(pid: pid) }
+        try sync.wait()
+        let cpuMiddle = shard == 0 ? try o.serverPID.map { pid throws(HarnessError) in try ServerSample.read(pid: pid) } : nil
         if let before = cpuBefore, let middle = cpuMiddle, let pid = o.serverPID {
             report.serverPk = ServerUsage(pid: pid, before: before, after: middle)
         }
-        let step = 1e9 / o.aggregateRate
-        let start = monotonicNanos() + 1_000_000
+        let step = 1e9 * Double(shards) / o.aggregateRate
+        // Shards start a fraction of a step apart so that together they are evenly spread.
+        let start = monotonicNanos() + 1_000_000 + UInt64(step * Double(shard) / Double(shards))
         let end = start + UInt64(o.duration * 1e9)
         let messages = ids.map { RendezvousMessage.registerPeer(.init(id: $0, serial: 3)).serializedBytes() }
         k = 0
@@ -242,7 +277,7 @@ public enum RegisterLoad {
                  return due < end ? due : nil
              },
              send: { due, now, socks, report in
-                 let p = k % o.peers
+                 let p = k % n
                  k += 1
                  let s = p % socketCount
                  let r = messages[p].withUnsafeBytes { Glibc.send(socks[s].fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
@@ -252,6 +287,7 @@ public enum RegisterLoad {
                  if now > due { report.maxSendLagMicros = max(report.maxSendLagMicros, (now - due) / 1000) }
              })
         report.measuredSeconds = Double(end - start) / 1e9
+        try sync.wait()
         if let middle = cpuMiddle, let pid = o.serverPID {
             report.server = ServerUsage(pid: pid, before: middle, after: try ServerSample.read(pid: pid))
         }

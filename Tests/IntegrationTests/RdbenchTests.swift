@@ -75,7 +75,7 @@ struct RdbenchTests {
         let server = try startHbbs()
         defer { server.stop() }
         // The brief's run: 200 peers, default 15 s interval (≈ 13 RegisterPeer/s), 3 s.
-        for extra in [[], ["--rate", "2000"]] {
+        for extra in [[], ["--rate", "2000"], ["--rate", "2000", "--threads", "2"]] {
             let run = try rdbench(["register", "--server", "127.0.0.1:\(server.port)", "--peers", "200", "--duration", "3",
                                    "--json", "--server-pid", String(server.pid)] + extra)
             #expect(run.status == 0, "\(run.stderr)")
