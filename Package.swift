@@ -91,7 +91,7 @@ let package = Package(
         // against recvmmsg/sendmmsg, the splice and buffered pumps against a direct connection.
         .executableTarget(name: "engine-bench", dependencies: ["Workers", "URing", "CMmsg", "Rendezvous", "RustDeskProtocol"]),
         // rdbench (issue "rdbench"): load harness against real hbbs/hbbr; logic in LoadHarness.
-        .target(name: "LoadHarness", dependencies: ["RustDeskProtocol", "CLoadHarness", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+        .target(name: "LoadHarness", dependencies: ["RustDeskProtocol", "URing", "CLoadHarness", .product(name: "Histogram", package: "hdrhistogram-swift")]),
         .executableTarget(name: "rdbench", dependencies: ["LoadHarness"]),
         // epoll and timerfd headers for LoadHarness (not exported by Swift's Glibc module).
         .target(name: "CLoadHarness"),
@@ -120,7 +120,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // End to end: spawns the built executables and speaks the wire protocol over loopback.
-        .testTarget(name: "IntegrationTests", dependencies: ["RustDeskProtocol", "URing", "hbbs", "hbbr", "rdbench"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["RustDeskProtocol", "URing", "hbbs", "hbbr", "rdbench", "engine-bench"]),
         .testTarget(name: "LoadHarnessTests", dependencies: ["LoadHarness"]),
         .testTarget(name: "PeerStoreTests", dependencies: ["PeerStore", "CSQLite", "TestSupport"]),
         // Deployment artefacts: runs scripts/install.sh into a temporary DESTDIR, checks the units

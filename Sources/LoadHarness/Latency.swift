@@ -12,6 +12,8 @@ public struct LatencyRecorder: Sendable {
         _ = histogram.record(micros)
     }
 
+    public mutating func add(_ other: LatencyRecorder) { histogram.add(other.histogram) }
+
     public var count: UInt64 { histogram.totalCount }
 
     public func percentile(_ p: Double) -> UInt64 { count == 0 ? 0 : histogram.valueAtPercentile(p) }

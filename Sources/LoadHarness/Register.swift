@@ -37,6 +37,10 @@ public struct RegisterOptions: Sendable {
     public var pkRate: Double = 5000
     public var serverPID: Int32?
     public var replyTimeout: Double = 3
+    /// Generator threads, each with its share of peers, sockets and rate.
+    public var threads = 1
+    /// Source addresses; nil: SourcePool.defaultFor(server).
+    public var sources: SourcePool?
 
     public init(server: Endpoint, peers: Int, duration: Double) {
         self.server = server; self.peers = peers; self.duration = duration
@@ -60,6 +64,9 @@ public struct RegisterReport: Sendable {
     public var requestPk = 0
     public var lost = 0
     public var unexpected = 0
+    public var configUpdates = 0
+    /// Replies arriving after their request was counted lost (3 s).
+    public var late = 0
     public var sendErrors = 0
     public var measuredSeconds = 0.0
     public var maxSendLagMicros: UInt64 = 0
@@ -69,9 +76,23 @@ public struct RegisterReport: Sendable {
     public var server: ServerUsage?
     /// The server during the RegisterPk phase (per million RegisterPk; includes persistence).
     public var serverPk: ServerUsage?
+    public var timeline: Timeline?
+    /// A reply that is neither of the expected responses (nor a ConfigUpdate) is a wrong answer.
+    public var ok: Bool { unexpected == 0 && replies > 0 }
 
     public var achievedRate: Double { measuredSeconds > 0 ? Double(sent) / measuredSeconds : 0 }
     public var replyRate: Double { measuredSeconds > 0 ? Double(replies) / measuredSeconds : 0 }
+
+    mutating func merge(_ o: RegisterReport) {
+        sockets += o.sockets; sourceAddresses += o.sourceAddresses
+        pkSent += o.pkSent; pkOK += o.pkOK; pkTooFrequent += o.pkTooFrequent; pkUUIDMismatch += o.pkUUIDMismatch
+        pkOther += o.pkOther; pkLost += o.pkLost
+        sent += o.sent; replies += o.replies; requestPk += o.requestPk; lost += o.lost; unexpected += o.unexpected
+        configUpdates += o.configUpdates; late += o.late; sendErrors += o.sendErrors
+        measuredSeconds = max(measuredSeconds, o.measuredSeconds); maxSendLagMicros = max(maxSendLagMicros, o.maxSendLagMicros)
+        latency.add(o.latency); pkLatency.add(o.pkLatency)
+        server = server ?? o.server; serverPk = serverPk ?? o.serverPk
+    }
 
     public var json: JSON {
         var o: [(String, JSON)] = [
@@ -79,6 +100,7 @@ public struct RegisterReport: Sendable {
             ("server", .string(options.server.description)),
             ("peers", .int(options.peers)),
             ("sockets", .int(sockets)),
+            ("threads", .int(options.threads)),
             ("source_addresses", .int(sourceAddresses)),
             ("target_rate", .double(options.aggregateRate)),
             ("interval_s", options.rate == nil ? .double(options.interval) : .null),
@@ -90,14 +112,18 @@ public struct RegisterReport: Sendable {
             ])),
             ("register_peer", .object([
                 ("sent", .int(sent)), ("replies", .int(replies)), ("lost", .int(lost)),
-                ("request_pk", .int(requestPk)), ("unexpected", .int(unexpected)), ("send_errors", .int(sendErrors)),
+                ("request_pk", .int(requestPk)), ("unexpected", .int(unexpected)), ("config_updates", .int(configUpdates)), ("late", .int(late)),
+                ("send_errors", .int(sendErrors)),
                 ("measured_s", .double(measuredSeconds)),
                 ("achieved_rate", .double(achievedRate)), ("reply_rate", .double(replyRate)),
                 ("max_send_lag_us", .int(Int(maxSendLagMicros))),
                 ("latency", latency.json),
             ])),
             ("loss", .int(lost + pkLost)),
+            ("errors", .int(unexpected)),
+            ("ok", .bool(ok)),
         ]
+        if let t = timeline { o.append(("timeline", t.json)) }
         o.append(("server_usage", server.map { $0.json(perUnit: "cpu_seconds_per_million_requests", units: Double(sent) / 1e6) } ?? .null))
         o.append(("server_usage_register_pk", serverPk.map { $0.json(perUnit: "cpu_seconds_per_million_requests", units: Double(pkSent) / 1e6) } ?? .null))
         return .object(o)
@@ -107,7 +133,7 @@ public struct RegisterReport: Sendable {
         var lines = [
             "rdbench register → \(options.server)  peers \(options.peers)  sockets \(sockets) (\(sourceAddresses) source addresses)",
             "  RegisterPk    sent \(pkSent)  ok \(pkOK)  too_frequent \(pkTooFrequent)  uuid_mismatch \(pkUUIDMismatch)  lost \(pkLost)   \(pkLatency.summary)",
-            "  RegisterPeer  sent \(sent) in \(fmt(measuredSeconds, 2)) s = \(fmt(achievedRate, 1))/s (target \(fmt(options.aggregateRate, 1))/s)  replies \(replies)  lost \(lost)  request_pk \(requestPk)",
+            "  RegisterPeer  sent \(sent) in \(fmt(measuredSeconds, 2)) s = \(fmt(achievedRate, 1))/s (target \(fmt(options.aggregateRate, 1))/s)  replies \(replies)  lost \(lost)  request_pk \(requestPk)\(unexpected > 0 ? "  WRONG ANSWERS \(unexpected)" : "")",
             "  latency       \(latency.summary)   (from due time; worst send lag \(fmtMicros(maxSendLagMicros)))",
         ]
         for (name, usage, count) in [("RegisterPk phase  ", serverPk, pkSent), ("RegisterPeer phase", server, sent)] {
@@ -132,38 +158,60 @@ private struct PeerSocket {
 public enum RegisterLoad {
     static let maxPeersPerSourceAddress = 30
 
-    public static func run(_ o: RegisterOptions) throws(HarnessError) -> RegisterReport {
+    public static func run(_ o: RegisterOptions, live: Bool = true) throws(HarnessError) -> RegisterReport {
+        guard o.threads > 0, o.threads <= o.peers else { throw HarnessError("--threads must be between 1 and --peers", exitCode: 64) }
+        let counters = (0..<o.threads).map { _ in LiveCounters() }
+        let sync = PhaseBarrier(parties: o.threads)
+        let tag = UInt32.random(in: 0..<UInt32.max)
+        let sources = o.sources ?? SourcePool.defaultFor(o.server)
+        // The RegisterPk warm-up at its rate, then the measured phase.
+        var monitor = Monitor(label: "register", unit: "replies", expectedSeconds: Double(o.peers) / o.pkRate + o.duration)
+        monitor.live = live && monitor.live
+        let (results, timeline) = monitor.run(counters, (0..<o.threads).map { shard in
+            { @Sendable () -> Result<RegisterReport, HarnessError> in
+                let r = Result { () throws(HarnessError) in
+                    try runLoop(o, shard: shard, sync: sync, tag: tag, sources: sources, counters: counters[shard])
+                }
+                if case .failure = r { sync.abort() }
+                return r
+            }
+        })
+        // The shard that failed says why; the others only say that one did.
+        for case .failure(let e) in results where e.message != PhaseBarrier.abandoned { throw e }
+        var report = try merge(results, into: RegisterReport(options: o)) { $0.merge($1) }
+        // The timeline covers the RegisterPk warm-up too; the RegisterPeer phase is the bulk.
+        report.timeline = timeline
+        return report
+    }
+
+    /// One shard (of `o.threads`): its share of the peers, sockets and rate. Shards go through the
+    /// phases together (PhaseBarrier) so that shard 0 can take the server's CPU per phase.
+    static func runLoop(_ o: RegisterOptions, shard: Int, sync: PhaseBarrier, tag: UInt32, sources: SourcePool,
+                        counters: LiveCounters) throws(HarnessError) -> RegisterReport {
         guard o.peers > 0, o.duration > 0, o.aggregateRate > 0 else { throw HarnessError("--peers, --duration and the rate must be positive", exitCode: 64) }
         raiseFileLimit()
         var report = RegisterReport(options: o)
-        let distinctSources = o.server.isLoopback
-        var socketCount = o.sockets ?? min(o.peers, 256)
-        if distinctSources { socketCount = max(socketCount, (o.peers + maxPeersPerSourceAddress - 1) / maxPeersPerSourceAddress) }
-        socketCount = max(1, min(socketCount, o.peers, 64_000))
-        let sourceOctet = UInt8.random(in: 16...250)
+        let shards = o.threads
+        var totalSockets = o.sockets ?? min(o.peers, 256)
+        if sources.isDistinct { totalSockets = max(totalSockets, (o.peers + maxPeersPerSourceAddress - 1) / maxPeersPerSourceAddress) }
+        totalSockets = max(shards, min(totalSockets, o.peers, 64_000))
+        let peerRange = (o.peers * shard / shards)..<(o.peers * (shard + 1) / shards)
+        let socketRange = (totalSockets * shard / shards)..<(totalSockets * (shard + 1) / shards)
+        let socketCount = socketRange.count
         report.sockets = socketCount
-        report.sourceAddresses = distinctSources ? socketCount : 1
+        report.sourceAddresses = sources.isDistinct ? min(socketCount, sources.count) : (shard == 0 ? 1 : 0)
 
-        // Sockets, each bound to its own loopback source address when the server is local.
-        let tag = UInt32.random(in: 0..<UInt32.max)
+        // Sockets, each bound to its own source address (SourcePool: 127.R.x.y for a loopback
+        // server, R drawn per run so that back-to-back runs do not meet the blocker's memory).
         var socks: [PeerSocket] = []
         defer { for s in socks { close(s.fd) } }
-        for i in 0..<socketCount {
+        for i in socketRange {
             let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { throw HarnessError("socket: \(errnoText())") }
             socks.append(PeerSocket(fd: fd))
             var buf: Int32 = 1 << 20
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, 4)
-            if distinctSources {
-                var local = sockaddr_in()
-                local.sin_family = sa_family_t(AF_INET)
-                // 127.<run>.(i / 250).(i % 250 + 1): up to 64 000 distinct addresses, the second
-                // octet drawn per run so that back-to-back runs do not meet the blocker's memory.
-                let ip = (UInt32(127) << 24) | (UInt32(sourceOctet) << 16) | (UInt32(i / 250 % 256) << 8) | UInt32(i % 250 + 1)
-                local.sin_addr.s_addr = ip.bigEndian
-                let r = withSockaddr(local) { bind(fd, $0, $1) }
-                guard r == 0 else { throw HarnessError("bind 127.\(sourceOctet).x.y: \(errnoText())") }
-            }
+            if let address = sources.address(i) { try bindSource(fd, address) }
             let r = withSockaddr(o.server.sockaddr) { connect(fd, $0, $1) }
             guard r == 0 else { throw HarnessError("connect \(o.server): \(errnoText())", exitCode: 2) }
         }
@@ -171,8 +219,9 @@ public enum RegisterLoad {
         // Reachability: any reply to a probe within the reply timeout.
         try probe(socks[0].fd, o)
 
-        // Peers: peer p uses socket p % sockets; random uuid and key per peer, IDs unique per run.
-        let ids = (0..<o.peers).map { "rdb\(String(tag, radix: 36))x\($0)" }
+        // Peers: local peer p uses local socket p % sockets; random uuid and key per peer, IDs unique per run.
+        let ids = peerRange.map { "rdb\(String(tag, radix: 36))x\($0)" }
+        let n = ids.count
         let epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         let tfd = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_NONBLOCK) | Int32(TFD_CLOEXEC))
         guard epfd >= 0, tfd >= 0 else { throw HarnessError("epoll/timerfd: \(errnoText())") }
@@ -188,14 +237,15 @@ public enum RegisterLoad {
         let timeoutNanos = UInt64(o.replyTimeout * 1e9)
 
         // Phase 1: RegisterPk once per peer, paced at pkRate. The server's CPU is taken per phase.
-        let cpuBefore = try o.serverPID.map { pid throws(HarnessError) in try ServerSample.read(pid: pid) }
+        try sync.wait()
+        let cpuBefore = shard == 0 ? try o.serverPID.map { pid throws(HarnessError) in try ServerSample.read(pid: pid) } : nil
         let pkStart = monotonicNanos() + 1_000_000
-        let pkStep = 1e9 / o.pkRate
+        let pkStep = 1e9 * Double(shards) / o.pkRate
         var k = 0
         // Built before the clock starts: generating keys must not delay the schedule.
         let pkMessages = ids.map { RendezvousMessage.registerPk(.init(id: $0, uuid: randomBytes(16), pk: randomBytes(32))).serializedBytes() }
-        loop(epfd: epfd, tfd: tfd, socks: &socks, state: &state, report: &report, timeoutNanos: timeoutNanos,
-             nextDue: { k < o.peers ? pkStart + UInt64(Double(k) * pkStep) : nil },
+        loop(epfd: epfd, tfd: tfd, socks: &socks, state: &state, report: &report, counters: counters, timeoutNanos: timeoutNanos,
+             nextDue: { k < n ? pkStart + UInt64(Double(k) * pkStep) : nil },
              send: { due, now, socks, report in
                  let p = k
                  k += 1
@@ -209,23 +259,25 @@ public enum RegisterLoad {
              })
 
         // Phase 2 (measured): RegisterPeer on the open-loop schedule.
-        let cpuMiddle = try o.serverPID.map { pid throws(HarnessError) in try ServerSample.read(pid: pid) }
+        try sync.wait()
+        let cpuMiddle = shard == 0 ? try o.serverPID.map { pid throws(HarnessError) in try ServerSample.read(pid: pid) } : nil
         if let before = cpuBefore, let middle = cpuMiddle, let pid = o.serverPID {
             report.serverPk = ServerUsage(pid: pid, before: before, after: middle)
         }
-        let step = 1e9 / o.aggregateRate
-        let start = monotonicNanos() + 1_000_000
+        let step = 1e9 * Double(shards) / o.aggregateRate
+        // Shards start a fraction of a step apart so that together they are evenly spread.
+        let start = monotonicNanos() + 1_000_000 + UInt64(step * Double(shard) / Double(shards))
         let end = start + UInt64(o.duration * 1e9)
         let messages = ids.map { RendezvousMessage.registerPeer(.init(id: $0, serial: 3)).serializedBytes() }
         k = 0
         report.maxSendLagMicros = 0
-        loop(epfd: epfd, tfd: tfd, socks: &socks, state: &state, report: &report, timeoutNanos: timeoutNanos,
+        loop(epfd: epfd, tfd: tfd, socks: &socks, state: &state, report: &report, counters: counters, timeoutNanos: timeoutNanos,
              nextDue: {
                  let due = start + UInt64(Double(k) * step)
                  return due < end ? due : nil
              },
              send: { due, now, socks, report in
-                 let p = k % o.peers
+                 let p = k % n
                  k += 1
                  let s = p % socketCount
                  let r = messages[p].withUnsafeBytes { Glibc.send(socks[s].fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
@@ -235,6 +287,7 @@ public enum RegisterLoad {
                  if now > due { report.maxSendLagMicros = max(report.maxSendLagMicros, (now - due) / 1000) }
              })
         report.measuredSeconds = Double(end - start) / 1e9
+        try sync.wait()
         if let middle = cpuMiddle, let pid = o.serverPID {
             report.server = ServerUsage(pid: pid, before: middle, after: try ServerSample.read(pid: pid))
         }
@@ -249,7 +302,7 @@ public enum RegisterLoad {
     /// Sends whatever `nextDue` says is due (timerfd-paced), receives and matches replies, and
     /// after the last send waits until every request is answered or timed out.
     private static func loop(epfd: Int32, tfd: Int32, socks: inout [PeerSocket], state: inout LoopState,
-                             report: inout RegisterReport, timeoutNanos: UInt64,
+                             report: inout RegisterReport, counters: LiveCounters, timeoutNanos: UInt64,
                              nextDue: () -> UInt64?,
                              send: (UInt64, UInt64, inout [PeerSocket], inout RegisterReport) -> Void) {
         var events = [epoll_event](repeating: epoll_event(), count: 256)
@@ -265,13 +318,13 @@ public enum RegisterLoad {
                 now = monotonicNanos()
             }
             if now - state.lastExpiry > 50_000_000 || due == nil {
-                expire(&socks, &report, before: now > timeoutNanos ? now - timeoutNanos : 0)
+                expire(&socks, &report, counters, before: now > timeoutNanos ? now - timeoutNanos : 0)
                 state.lastExpiry = now
             }
             if due == nil {
                 if socks.allSatisfy({ $0.pk.isEmpty && $0.peer.isEmpty }) { return }
                 if now > lastSend + timeoutNanos {
-                    expire(&socks, &report, before: UInt64.max)
+                    expire(&socks, &report, counters, before: UInt64.max)
                     return
                 }
             }
@@ -294,12 +347,12 @@ public enum RegisterLoad {
                     armed = 0
                     continue
                 }
-                receive(&socks[Int(index)], &state.buffer, &report)
+                receive(&socks[Int(index)], &state.buffer, &report, counters)
             }
         }
     }
 
-    private static func receive(_ s: inout PeerSocket, _ buffer: inout [UInt8], _ report: inout RegisterReport) {
+    private static func receive(_ s: inout PeerSocket, _ buffer: inout [UInt8], _ report: inout RegisterReport, _ counters: LiveCounters) {
         while true {
             let n = buffer.withUnsafeMutableBytes { recv(s.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
             if n < 0 {
@@ -310,12 +363,13 @@ public enum RegisterLoad {
             let message = buffer.withUnsafeBytes { p in try? RendezvousMessage(serializedBytes: UnsafeRawBufferPointer(rebasing: p[..<n])) }
             switch message {
             case .registerPeerResponse(let r)?:
-                guard let due = s.peer.pop() else { report.unexpected += 1; continue }
+                guard let due = s.peer.pop() else { report.late += 1; continue }
                 report.replies += 1
+                counters.add(done: 1)
                 if r.requestPk { report.requestPk += 1 }
                 report.latency.record(nanos: now > due ? now - due : 0)
             case .registerPkResponse(let r)?:
-                guard let due = s.pk.pop() else { report.unexpected += 1; continue }
+                guard let due = s.pk.pop() else { report.late += 1; continue }
                 switch r.result.rawValue {
                 case RegisterPkResponse.Result.ok.rawValue: report.pkOK += 1
                 case RegisterPkResponse.Result.tooFrequent.rawValue: report.pkTooFrequent += 1
@@ -323,16 +377,19 @@ public enum RegisterLoad {
                 default: report.pkOther += 1
                 }
                 report.pkLatency.record(nanos: now > due ? now - due : 0)
+            case .configureUpdate?:
+                report.configUpdates += 1  // after RegisterPeer when hbbs's serial is above ours (§5.2.1 step 5)
             default:
-                report.unexpected += 1  // e.g. ConfigUpdate after RegisterPeer when hbbs has a serial.
+                report.unexpected += 1
+                counters.add(errors: 1)
             }
         }
     }
 
-    private static func expire(_ socks: inout [PeerSocket], _ report: inout RegisterReport, before: UInt64) {
+    private static func expire(_ socks: inout [PeerSocket], _ report: inout RegisterReport, _ counters: LiveCounters, before: UInt64) {
         for i in socks.indices {
-            while let d = socks[i].peer.first, d < before { _ = socks[i].peer.pop(); report.lost += 1 }
-            while let d = socks[i].pk.first, d < before { _ = socks[i].pk.pop(); report.pkLost += 1 }
+            while let d = socks[i].peer.first, d < before { _ = socks[i].peer.pop(); report.lost += 1; counters.add(errors: 1) }
+            while let d = socks[i].pk.first, d < before { _ = socks[i].pk.pop(); report.pkLost += 1; counters.add(errors: 1) }
         }
     }
 
@@ -352,7 +409,13 @@ public enum RegisterLoad {
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             _ = poll(&p, 1, 50)
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-            if n > 0, case .registerPeerResponse? = try? RendezvousMessage(serializedBytes: Array(buffer[..<n])) { return }
+            guard n >= 0 else { continue }
+            switch try? RendezvousMessage(serializedBytes: Array(buffer[..<n])) {
+            case .registerPeerResponse?: return
+            case .configureUpdate?: continue
+            case let m?: throw HarnessError("\(o.server) answered RegisterPeer with \(m.name), not RegisterPeerResponse")
+            case nil: throw HarnessError("\(o.server) answered RegisterPeer with \(n) bytes that are not a RendezvousMessage")
+            }
         }
     }
 }

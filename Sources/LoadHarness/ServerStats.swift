@@ -53,16 +53,34 @@ public struct ServerUsage: Sendable {
         rssKiB = after.rssKiB
     }
 
-    func json(perUnit name: String, units: Double) -> JSON {
-        .object([
+    func json(perUnit name: String, units: Double) -> JSON { json(per: [(name, units)]) }
+
+    /// The usage with CPU seconds per unit of work for each `(key, units)`.
+    func json(per units: [(String, Double)]) -> JSON {
+        var o: [(String, JSON)] = [
             ("pid", .int(Int(pid))),
             ("cpu_seconds", .double(cpuSeconds)),
             ("user_seconds", .double(userSeconds)),
             ("system_seconds", .double(systemSeconds)),
-            (name, units > 0 ? .double(cpuSeconds / units) : .null),
-            ("peak_rss_kib", .int(peakRSSKiB)),
-            ("rss_kib", .int(rssKiB)),
-        ])
+        ]
+        for (name, n) in units { o.append((name, n > 0 ? .double(cpuSeconds / n) : .null)) }
+        o += [("peak_rss_kib", .int(peakRSSKiB)), ("rss_kib", .int(rssKiB))]
+        return .object(o)
+    }
+
+    /// One table line: CPU split, CPU per unit of work, peak RSS.
+    func line(_ label: String, per units: [(String, Double)]) -> String {
+        var s = "  server \(label)pid \(pid)  cpu \(fmt(cpuSeconds, 3)) s (user \(fmt(userSeconds, 2)), sys \(fmt(systemSeconds, 2)))"
+        for (name, n) in units where n > 0 { s += "  = \(fmt(cpuSeconds / n, 3)) cpu-s per \(name)" }
+        return s + "  peak RSS \(peakRSSKiB / 1024) MiB"
+    }
+
+    /// Samples `pid` around `body` (nil pid: no sampling).
+    static func measure<R>(_ pid: Int32?, _ body: () throws(HarnessError) -> R) throws(HarnessError) -> (R, ServerUsage?) {
+        guard let pid else { return (try body(), nil) }
+        let before = try ServerSample.read(pid: pid)
+        let r = try body()
+        return (r, ServerUsage(pid: pid, before: before, after: try ServerSample.read(pid: pid)))
     }
 }
 

@@ -1,4 +1,5 @@
 import Glibc
+import RustDeskProtocol
 
 /// Monotonic clock in nanoseconds (CLOCK_MONOTONIC).
 @inline(__always)
@@ -107,4 +108,90 @@ struct FIFO<T> {
 func writeError(_ text: String) {
     var t = text
     t.withUTF8 { p in _ = write(2, p.baseAddress, p.count) }
+}
+
+extension RendezvousMessage {
+    /// The message's case name (e.g. `punchHoleResponse`), for error messages.
+    var name: String {
+        let text = String(describing: self)
+        return String(text.prefix { $0 != "(" })
+    }
+}
+
+/// Where simulated clients send from. hbbs limits RegisterPk per source IP (§5.2.5), and a load
+/// test must measure the server rather than that blocker, so peers are spread over many addresses:
+/// against a loopback server 127.R.x.y (R drawn per run), inside `--netns` the namespace's
+/// addresses; otherwise the kernel's choice (one address).
+public enum SourcePool: Sendable {
+    case kernel
+    case loopback(octet: UInt8)
+    case addresses([in_addr_t])
+
+    /// The default for `server`: distinct loopback sources when it is a loopback address.
+    static func defaultFor(_ server: Endpoint) -> SourcePool {
+        server.isLoopback ? .loopback(octet: UInt8.random(in: 16...200)) : .kernel
+    }
+
+    var isDistinct: Bool { if case .kernel = self { return false } else { return true } }
+
+    /// How many distinct addresses there are (0: the kernel's one).
+    var count: Int {
+        switch self {
+        case .kernel: return 0
+        case .loopback: return 64_000
+        case .addresses(let a): return a.count
+        }
+    }
+
+    /// The i-th address of the first group (registering peers); nil: let the kernel choose.
+    func address(_ i: Int) -> in_addr_t? {
+        switch self {
+        case .kernel: return nil
+        case .loopback(let octet): return loopbackSource(octet: octet, index: i)
+        case .addresses(let a): return a[i % a.count]
+        }
+    }
+
+    /// The i-th address of a second group disjoint from the first's first `used` addresses (punch:
+    /// A must not share B's address unless asked to).
+    func otherAddress(_ i: Int, firstGroupUses used: Int) -> in_addr_t? {
+        switch self {
+        case .kernel: return nil
+        case .loopback(let octet): return loopbackSource(octet: octet &+ 1, index: i % 1000)
+        case .addresses(let a):
+            let rest = a.count - min(used, a.count - 1)
+            return a[a.count - 1 - i % max(1, rest)]
+        }
+    }
+}
+
+/// `--netns`: this run's clients live in a new network namespace (URing's VethNetwork) and reach
+/// the server on the host end of a veth pair, from non-loopback addresses.
+public struct NetnsTarget: Sendable {
+    public var serverAddress: String
+    public var sources: [in_addr_t]
+
+    /// A loopback server address means "this host": inside the namespace that is the veth's host end.
+    func rewrite(_ e: Endpoint) throws(HarnessError) -> Endpoint {
+        e.isLoopback ? try Endpoint(parsing: "\(serverAddress):\(e.port)") : e
+    }
+}
+
+/// Binds `fd` to `address` (network byte order), any port.
+func bindSource(_ fd: Int32, _ address: in_addr_t) throws(HarnessError) {
+    var local = sockaddr_in()
+    local.sin_family = sa_family_t(AF_INET)
+    local.sin_addr.s_addr = address
+    guard withSockaddr(local, { bind(fd, $0, $1) }) == 0 else {
+        let e = errno
+        throw HarnessError("bind \(String(address: address)): \(errnoText(e))")
+    }
+}
+
+extension String {
+    /// Dotted IPv4 text of an address in network byte order.
+    init(address: in_addr_t) {
+        let v = UInt32(bigEndian: address)
+        self = "\(v >> 24).\(v >> 16 & 255).\(v >> 8 & 255).\(v & 255)"
+    }
 }

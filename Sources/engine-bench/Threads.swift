@@ -1,26 +1,9 @@
 import Glibc
 import Synchronization
+import URing
 
-/// A plain pthread running `body` (never the Swift concurrency pool: the load generator and the
-/// baseline servers block in syscalls). `join()` waits for it.
-final class BenchThread: @unchecked Sendable {
-    private var thread = pthread_t()
-    private final class Box {
-        let body: () -> Void
-        init(_ body: @escaping () -> Void) { self.body = body }
-    }
-
-    init(_ body: @escaping @Sendable () -> Void) {
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        let r = pthread_create(&thread, nil, { raw in
-            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, box)
-        precondition(r == 0, "pthread_create: \(r)")
-    }
-
-    func join() { pthread_join(thread, nil) }
-}
+/// The bench's threads are URing's plain pthreads.
+typealias BenchThread = PlainThread
 
 /// A value written by one thread and read by another.
 final class Shared<T: Sendable>: Sendable {

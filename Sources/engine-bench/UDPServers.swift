@@ -200,6 +200,39 @@ final class UringUDPServer: WorkerHandler {
     }
 }
 
+/// What the recvmmsg baseline answers.
+enum BaselineAnswers {
+    /// `engine-bench udp`'s request (UDPWire.request) → UDPWire.reply.
+    case benchRequest
+    /// Any RegisterPeer → `RegisterPeerResponse{}` (`3A 00`, hbbs's answer to a registered peer);
+    /// any RegisterPk → `RegisterPkResponse{OK}` (`82 01 00`): constant answers with no registry
+    /// behind them, the floor an hbbs doing real work is compared with (`serve-udp`).
+    case rendezvousConstant
+
+    static let registerPeerResponse: [UInt8] = [0x3A, 0x00]
+    static let registerPkResponse: [UInt8] = [0x82, 0x01, 0x00]
+
+    /// The replies this answerer may send, in the order `reply(to:)` indexes them.
+    var replies: [[UInt8]] {
+        switch self {
+        case .benchRequest: return [UDPWire.reply]
+        case .rendezvousConstant: return [Self.registerPeerResponse, Self.registerPkResponse]
+        }
+    }
+
+    /// Index into `replies`, or nil: not a request this answerer serves.
+    @inline(__always)
+    func reply(to bytes: UnsafeRawBufferPointer) -> Int? {
+        switch self {
+        case .benchRequest: return UDPWire.isRequest(bytes) ? 0 : nil
+        case .rendezvousConstant:
+            // RendezvousMessage field 6 (RegisterPeer) is tag 0x32, field 15 (RegisterPk) 0x7A.
+            guard bytes.count >= 2 else { return nil }
+            return bytes[0] == 0x32 ? 0 : bytes[0] == 0x7A ? 1 : nil
+        }
+    }
+}
+
 /// (b) The baseline: one plain thread per socket in blocking `recvmmsg` (MSG_WAITFORONE, up to
 /// `batch` datagrams) answering the batch with one `sendmmsg`. A 50 ms receive timeout lets it
 /// notice `stop`.
@@ -208,9 +241,11 @@ final class MmsgUDPServer: @unchecked Sendable {
     let board = ServerBoard()
     private let stopFlag = Atomic<Bool>(false)
     private var threads: [BenchThread] = []
+    private let answers: BaselineAnswers
 
     /// Starts one thread per descriptor (made blocking here); returns when all have registered.
-    init(fds: [Int32], pinTo cpus: [Int]?) {
+    init(fds: [Int32], pinTo cpus: [Int]?, answers: BaselineAnswers = .benchRequest) {
+        self.answers = answers
         for (i, fd) in fds.enumerated() {
             let flags = fcntl(fd, F_GETFL)
             _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK)
@@ -240,14 +275,18 @@ final class MmsgUDPServer: @unchecked Sendable {
         let recvIovs = UnsafeMutablePointer<iovec>.allocate(capacity: n)
         let recvMsgs = UnsafeMutablePointer<CMmsg_mmsghdr>.allocate(capacity: n)
         let sendMsgs = UnsafeMutablePointer<CMmsg_mmsghdr>.allocate(capacity: n)
-        let reply = UnsafeMutableRawPointer.allocate(byteCount: UDPWire.reply.count, alignment: 8)
-        let replyIov = UnsafeMutablePointer<iovec>.allocate(capacity: 1)
+        let answers = self.answers
+        let replyTable = answers.replies
+        let replyBytes = UnsafeMutableRawPointer.allocate(byteCount: 16 * replyTable.count, alignment: 8)
+        let replyIovs = UnsafeMutablePointer<iovec>.allocate(capacity: replyTable.count)
         defer {
             names.deallocate(); buffers.deallocate(); recvIovs.deallocate()
-            recvMsgs.deallocate(); sendMsgs.deallocate(); reply.deallocate(); replyIov.deallocate()
+            recvMsgs.deallocate(); sendMsgs.deallocate(); replyBytes.deallocate(); replyIovs.deallocate()
         }
-        UDPWire.reply.withUnsafeBytes { reply.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        replyIov.initialize(to: iovec(iov_base: reply, iov_len: UDPWire.reply.count))
+        for (r, bytes) in replyTable.enumerated() {
+            bytes.withUnsafeBytes { (replyBytes + 16 * r).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            (replyIovs + r).initialize(to: iovec(iov_base: replyBytes + 16 * r, iov_len: bytes.count))
+        }
         for i in 0..<n {
             names[i] = sockaddr_storage()
             recvIovs[i] = iovec(iov_base: buffers + i * 2048, iov_len: 2048)
@@ -256,7 +295,7 @@ final class MmsgUDPServer: @unchecked Sendable {
             recvMsgs[i].msg_hdr.msg_iov = recvIovs + i
             recvMsgs[i].msg_hdr.msg_iovlen = 1
             sendMsgs[i] = CMmsg_mmsghdr()
-            sendMsgs[i].msg_hdr.msg_iov = replyIov
+            sendMsgs[i].msg_hdr.msg_iov = replyIovs
             sendMsgs[i].msg_hdr.msg_iovlen = 1
         }
         var counters = ServerBoard.Counters()
@@ -275,11 +314,12 @@ final class MmsgUDPServer: @unchecked Sendable {
             var replies = 0
             for i in 0..<Int(received) {
                 let bytes = UnsafeRawBufferPointer(start: recvIovs[i].iov_base, count: Int(recvMsgs[i].msg_len))
-                guard recvMsgs[i].msg_hdr.msg_flags & Int32(MSG_TRUNC) == 0, UDPWire.isRequest(bytes) else {
+                guard recvMsgs[i].msg_hdr.msg_flags & Int32(MSG_TRUNC) == 0, let r = answers.reply(to: bytes) else {
                     counters.invalid += 1
                     continue
                 }
                 counters.served += 1
+                sendMsgs[replies].msg_hdr.msg_iov = replyIovs + r
                 sendMsgs[replies].msg_hdr.msg_name = UnsafeMutableRawPointer(names + i)
                 sendMsgs[replies].msg_hdr.msg_namelen = recvMsgs[i].msg_hdr.msg_namelen
                 replies += 1

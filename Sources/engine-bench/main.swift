@@ -1,4 +1,5 @@
 import Glibc
+import URing
 
 // engine-bench: the io_uring engine measured against plain baselines in the same run
 // (docs/PERFORMANCE.md, "Engine and servers"). Loopback only; every run stops by itself.
@@ -9,6 +10,12 @@ let usage = """
                               [--buffer-size B] [--pipe-size B] [--pipes N] [--rounds R] [--timeout S] [--pin] [--json]
 
            engine-bench registry [--peers N] [--json]
+           engine-bench serve-udp --port P [--bind IPV4] [--threads N] [--mode recvmmsg]
+
+    serve-udp  the bare baseline for `rdbench compare`: answers every RegisterPeer datagram with the
+           constant RegisterPeerResponse `3A 00` and every RegisterPk with RegisterPkResponse OK from a
+           plain recvmmsg/sendmmsg loop (one thread per SO_REUSEPORT socket, default 1), no registry
+           behind it, until SIGINT/SIGTERM. Prints "listening on HOST:PORT" on stderr when ready.
 
     registry  N peers through hbbs's registration rules (RegisterPk, then RegisterPeer): heap bytes
            per registered peer and ns per operation, single-threaded (default 1000000).
@@ -117,6 +124,36 @@ func runRelay(_ args: ArraySlice<String>) throws -> Bool {
     return rounds.allSatisfy { $0.phases.allSatisfy(\.clean) }
 }
 
+func runServeUDP(_ args: ArraySlice<String>) throws -> Bool {
+    let flags = try parseFlags(args, allowed: ["--port", "--bind", "--threads", "--mode"])
+    guard let port = try value(flags, "--port", { UInt16($0) }) else { throw UsageError(message: "--port P is required") }
+    let threads = try value(flags, "--threads", parseCount) ?? 1
+    guard (flags["--mode"] ?? "recvmmsg") == "recvmmsg" else { throw UsageError(message: "--mode: only recvmmsg") }
+    var address = in_addr()
+    let host = flags["--bind"] ?? "127.0.0.1"
+    guard inet_pton(AF_INET, host, &address) == 1 else { throw UsageError(message: "--bind: not an IPv4 address: \(host)") }
+    var options = SocketOptions()
+    options.receiveBufferSize = 4 << 20
+    var fds: [Int32] = []
+    for _ in 0..<threads {
+        fds.append(try Socket.udp(SocketEndpoint(ipv4: UInt32(bigEndian: address.s_addr), port: port), options: options))
+    }
+    // Signals are taken by sigwait on this thread; the server threads inherit the blocked mask.
+    var signals = sigset_t()
+    sigemptyset(&signals)
+    sigaddset(&signals, SIGINT)
+    sigaddset(&signals, SIGTERM)
+    pthread_sigmask(SIG_BLOCK, &signals, nil)
+    let server = MmsgUDPServer(fds: fds, pinTo: nil, answers: .rendezvousConstant)
+    write("engine-bench serve-udp: listening on \(host):\(port) (recvmmsg, \(threads) thread\(threads == 1 ? "" : "s"))", to: 2)
+    var signal: Int32 = 0
+    sigwait(&signals, &signal)
+    server.stop()
+    let t = server.board.totals
+    write("engine-bench serve-udp: served \(t.served), ignored \(t.invalid), send failures \(t.sendFailures)", to: 2)
+    return true
+}
+
 let arguments = CommandLine.arguments
 do {
     let clean: Bool
@@ -124,6 +161,7 @@ do {
     case "udp": clean = try runUDP(arguments.dropFirst(2))
     case "relay": clean = try runRelay(arguments.dropFirst(2))
     case "registry": clean = try runRegistry(arguments.dropFirst(2))
+    case "serve-udp": clean = try runServeUDP(arguments.dropFirst(2))
     case "-h", "--help", "help":
         write(usage, to: 1)
         exit(0)

@@ -210,9 +210,10 @@ final class ServerProcess {
 
     /// Starts `binary` (hbbs/hbbr) with `arguments`; `-p <port>` (unless `portFlag` is false: the
     /// port then comes from the environment) and `-b <bind>` are added. With a `network`, the
-    /// server runs inside its server namespace and binds the server address there.
+    /// server runs inside its server namespace and binds the server address there; `bind` replaces
+    /// the default 127.0.0.1 otherwise.
     init(_ binary: String, arguments: [String] = [], environment: [String: String] = [:], directory: String? = nil,
-         port: UInt16? = nil, portFlag: Bool = true, network: TestNetwork? = nil) throws {
+         port: UInt16? = nil, portFlag: Bool = true, network: TestNetwork? = nil, bind: String? = nil) throws {
         self.directory = directory ?? makeTempDirectory()
         self.port = port ?? Self.freePortBase()
         logPath = self.directory + "/server.log"
@@ -220,8 +221,8 @@ final class ServerProcess {
         var env = ["TEST_HBBS": "no", "RUST_LOG": "debug", "DRAIN_TIME": "0", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
         for (k, v) in environment { env[k] = v }
         // env -C: start in the server's own directory without changing this process's cwd.
-        let prefix = network.map { ["ip", "netns", "exec", $0.serverNamespace] } ?? []
-        let bind = network?.serverAddress ?? "127.0.0.1"
+        let prefix = network.map { ["ip", "netns", "exec", $0.serverNamespace!] } ?? []
+        let bind = network?.serverAddress ?? bind ?? "127.0.0.1"
         let args = ["/usr/bin/env", "-C", self.directory] + prefix + [productsDirectory + "/" + binary]
             + (portFlag ? ["-p", String(self.port)] : []) + ["-b", bind] + arguments
         var fileActions = posix_spawn_file_actions_t()
@@ -302,53 +303,18 @@ final class ServerProcess {
     }
 }
 
-/// Two network namespaces made by the test: the server's and the clients', joined by a veth pair
-/// on a private /29 (server .1, clients .2–.6), so servers see non-loopback client addresses.
-/// Nothing leaves the namespaces; they are deleted when the value goes away.
-final class TestNetwork {
-    let serverNamespace: String
-    let clientNamespace: String
-    let prefix: String
-    var serverAddress: String { prefix + "1" }
-    /// Client source addresses available in the client namespace.
-    var clientAddresses: [String] { (2...6).map { prefix + String($0) } }
+/// Two namespaces joined by a veth pair (URing's VethNetwork): the server runs in one, clients
+/// create their sockets in the other, so the server sees non-loopback source addresses.
+typealias TestNetwork = VethNetwork
 
+extension VethNetwork {
     /// nil when namespaces cannot be made here (not root, no `ip`): callers skip with the reason.
     static func make() -> (TestNetwork?, String) {
-        guard getuid() == 0 else { return (nil, "network namespaces need root") }
-        guard access("/usr/sbin/ip", X_OK) == 0 || access("/sbin/ip", X_OK) == 0 else { return (nil, "iproute2 (`ip`) is not installed") }
-        let n = TestNetwork()
-        return n.setUp() ? (n, "") : (nil, "could not create network namespaces (ip netns add failed)")
-    }
-
-    private init() {
-        let tag = String(UInt32.random(in: 0..<UInt32.max), radix: 36)
-        serverNamespace = "rds-" + tag
-        clientNamespace = "rdc-" + tag
-        prefix = "10.213.\(Int.random(in: 0...31) * 8)."
-    }
-
-    private func setUp() -> Bool {
-        let vs = "vs" + serverNamespace.dropFirst(4), vc = "vc" + clientNamespace.dropFirst(4)
-        var commands = [
-            "ip netns add \(serverNamespace)", "ip netns add \(clientNamespace)",
-            "ip -n \(serverNamespace) link set lo up", "ip -n \(clientNamespace) link set lo up",
-            "ip link add \(vs) type veth peer name \(vc)",
-            "ip link set \(vs) netns \(serverNamespace)", "ip link set \(vc) netns \(clientNamespace)",
-            "ip -n \(serverNamespace) addr add \(prefix)1/29 dev \(vs)",
-        ]
-        for a in clientAddresses { commands.append("ip -n \(clientNamespace) addr add \(a)/29 dev \(vc)") }
-        commands += ["ip -n \(serverNamespace) link set \(vs) up", "ip -n \(clientNamespace) link set \(vc) up"]
-        for c in commands where system(c + " 2>/dev/null") != 0 { return false }
-        return true
-    }
-
-    deinit {
-        _ = system("ip netns del \(serverNamespace) 2>/dev/null; ip netns del \(clientNamespace) 2>/dev/null")
-    }
-
-    func socket(type: Int32) throws -> Int32 {
-        try NetworkNamespace.socket(inNamespaceAt: "/var/run/netns/" + clientNamespace, domain: AF_INET, type: type)
+        do throws(NetworkSetupError) {
+            return (try VethNetwork(clients: 5, separateServerNamespace: true), "")
+        } catch {
+            return (nil, error.description)
+        }
     }
 }
 

@@ -60,3 +60,54 @@ struct LoadHarnessTests {
         #expect(Rdbench.main(["register", "--server", "127.0.0.1:1", "--peers", "1", "--duration", "1", "--rate", "5", "--interval", "1s"]) == 64)
     }
 }
+
+@Suite(.timeLimit(.minutes(1)))
+struct LoadHarnessReportTests {
+    @Test func mixedConfigReadsKeysCommentsAndRejectsUnknownKeys() throws {
+        let c = try MixedConfig(text: "# population\nduration = 30s   # all parts\n\n  relay.rate=180K\nkey = a=b\n", name: "f")
+        #expect(c.values["duration"] == "30s")
+        #expect(c.values["relay.rate"] == "180K")
+        #expect(c.values["key"] == "a=b", "only the first = splits")
+        #expect(throws: HarnessError.self) { try MixedConfig(text: "register.peer = 5", name: "f") }
+        #expect(throws: HarnessError.self) { try MixedConfig(text: "duration 5", name: "f") }
+    }
+
+    @Test func compareTakesTheMedianOfTheRatios() {
+        func run(_ v: Double) -> ScenarioRun {
+            ScenarioRun(figures: [Figure(name: "x", value: v)], ok: true, json: .null, table: "", html: HTMLReport(title: "", subtitle: ""))
+        }
+        var r = CompareReport(scenario: "register", a: "A", b: "B")
+        r.rounds = [(run(10), run(5)), (run(10), run(20)), (run(10), run(7))]
+        #expect(r.ratio(0, "x") == 0.5)
+        #expect(r.medianRatio("x") == 0.7)
+        r.rounds.append((run(10), run(9)))
+        #expect(abs(r.medianRatio("x")! - 0.8) < 1e-12, "even count: mean of the middle two")
+        #expect(r.table.contains("median B/A"))
+    }
+
+    @Test func sourcePoolKeepsTheSecondGroupOffTheFirst() {
+        let addresses = (1...10).map { in_addr_t($0) }
+        let pool = SourcePool.addresses(addresses)
+        let first = Set((0..<4).compactMap { pool.address($0) })
+        let second = Set((0..<20).compactMap { pool.otherAddress($0, firstGroupUses: 4) })
+        #expect(first.isDisjoint(with: second))
+        #expect(SourcePool.kernel.address(3) == nil)
+        if case .loopback = SourcePool.defaultFor(try! Endpoint(parsing: "127.0.0.1:1")) {} else { Issue.record("loopback default") }
+    }
+
+    @Test func htmlChartsAreInlineSVGWithEscapedText() {
+        var page = HTMLReport(title: "a <b> & c", subtitle: "s")
+        var latency = LatencyRecorder()
+        for n in 1...1000 { latency.record(nanos: UInt64(n) * 10_000) }
+        page.addRun(timeline: Timeline(unit: "x", samples: [TimelineSample(second: 1, rate: 5, errors: 0), TimelineSample(second: 2, rate: 7, errors: 1)]),
+                    rateLabel: "done", latency: [("latency", latency)], usage: nil, per: [])
+        let html = page.html
+        #expect(html.contains("a &lt;b&gt; &amp; c"))
+        #expect(html.contains("<polyline class=\"series\""))
+        #expect(html.contains("<rect class=\"bar\""))
+        #expect(html.contains("seconds with errors"))
+        #expect(!html.contains("<script"))
+        #expect(HTMLReport.niceStep(7) == 2 && HTMLReport.niceStep(1000) == 200)
+        #expect(HTMLReport.label(0.5) == "0.5" && HTMLReport.label(25_000) == "25k")
+    }
+}
