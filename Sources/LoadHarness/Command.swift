@@ -171,6 +171,15 @@ public enum Rdbench {
         case (nil, nil): throw HarnessError("--bytes B or --duration S is required", exitCode: 64)
         }
         o.direct = direct
+        if let p = take("--through") {
+            guard direct else { throw HarnessError("--through HOST:PORT needs --direct (a TCP proxy in front of the local sink)", exitCode: 64) }
+            o.through = try Endpoint(parsing: p)
+        }
+        if let p = try number("--sink-port", UInt16.self) {
+            guard direct else { throw HarnessError("--sink-port needs --direct", exitCode: 64) }
+            o.sinkPort = p
+        }
+        if o.through != nil && o.threads > 1 { throw HarnessError("--through works with one thread", exitCode: 64) }
         if let r = take("--rate") {
             guard let rate = parseByteCount(r), rate > 0 else { throw HarnessError("bad value for --rate: \(r) (bytes per second, e.g. 180K)", exitCode: 64) }
             o.rate = Double(rate)

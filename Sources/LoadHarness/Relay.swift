@@ -73,6 +73,11 @@ public struct RelayOptions: Sendable {
     public var rate: Double?
     public var direction = RelayDirection.both
     public var direct = false
+    /// `--direct` through a TCP proxy (e.g. HAProxy) whose backend is the local sink: A connects
+    /// here, the proxy connects to the sink (`sinkPort`), the sink's accept is B.
+    public var through: Endpoint?
+    /// Port of the local sink (`--direct`); 0 = any.
+    public var sinkPort: UInt16 = 0
     public var licenceKey = ""
     public var serverPID: Int32?
     public var timeout: Double?
@@ -126,7 +131,8 @@ public struct RelayReport: Sendable {
 
     public var json: JSON {
         var o: [(String, JSON)] = [
-            ("mode", .string(options.direct ? "relay-direct" : "relay")),
+            ("mode", .string(options.direct ? (options.through == nil ? "relay-direct" : "relay-through-proxy") : "relay")),
+            ("through", options.through.map { .string($0.description) } ?? .null),
             ("server", options.server.map { .string($0.description) } ?? .null),
             ("pairs", .int(options.pairs)),
             ("direction", .string(options.direction.rawValue)),
@@ -252,6 +258,9 @@ public enum RelayLoad {
             listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             sink.sin_family = sa_family_t(AF_INET)
             sink.sin_addr.s_addr = (UInt32(127) << 24 | 1).bigEndian
+            sink.sin_port = o.sinkPort.bigEndian
+            var one: Int32 = 1
+            setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
             var len = socklen_t(MemoryLayout<sockaddr_in>.size)
             guard withSockaddr(sink, { bind(listener, $0, $1) }) == 0, listen(listener, 1024) == 0,
                   withUnsafeMutablePointer(to: &sink, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &len) } }) == 0
@@ -293,7 +302,12 @@ public enum RelayLoad {
                 opened += 1
                 if o.direct {
                     let started = monotonicNanos()
-                    let a = try connectTCP(sink, what: "local sink", blocking: true)
+                    let a: Int32
+                    if let p = o.through {
+                        a = try connectTCP(p.sockaddr, what: "proxy \(p)", blocking: true)
+                    } else {
+                        a = try connectTCP(sink, what: "local sink", blocking: true)
+                    }
                     let b = accept(listener, nil, nil)
                     guard b >= 0 else { close(a); throw HarnessError("accept: \(errnoText())") }
                     _ = fcntl(a, F_SETFL, fcntl(a, F_GETFL) | O_NONBLOCK)
