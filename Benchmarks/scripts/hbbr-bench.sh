@@ -27,6 +27,8 @@ work=$(mktemp -d)
 ulimit -n "$(ulimit -Hn)"
 command -v haproxy >/dev/null || { echo "haproxy not installed (apt-get install haproxy)" >&2; exit 1; }
 
+# Every port sits below the ephemeral range (32768+), so thousands of client connections cannot
+# take one of them as their local port first.
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -39,9 +41,9 @@ start_hbbr() { # mode port
      --workers "$workers" --io-workers "${IO_WORKERS:-8}" --metrics "127.0.0.1:$(($2 + 5))" >"$work/$1.log" 2>&1) &
   pids+=($!)
 }
-start_hbbr splice 40117
+start_hbbr splice 20117
 splice_pid=${pids[-1]}
-start_hbbr copy 40217
+start_hbbr copy 20217
 copy_pid=${pids[-1]}
 cat >"$work/haproxy.cfg" <<CFG
 global
@@ -58,10 +60,10 @@ defaults
     option splice-request
     option splice-response
 frontend relay
-    bind 127.0.0.1:40317
+    bind 127.0.0.1:20317
     default_backend sink
 backend sink
-    server sink 127.0.0.1:40318
+    server sink 127.0.0.1:20318
 CFG
 haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
 pids+=($!)
@@ -75,9 +77,9 @@ run() { # name target-args... ; prints JSON to $out/name.json
 target_args() { # target
   case $1 in
     direct)  echo "--direct" ;;
-    splice)  echo "--server 127.0.0.1:40117 --server-pid $splice_pid" ;;
-    copy)    echo "--server 127.0.0.1:40217 --server-pid $copy_pid" ;;
-    haproxy) echo "--direct --through 127.0.0.1:40317 --sink-port 40318 --server-pid $haproxy_pid" ;;
+    splice)  echo "--server 127.0.0.1:20117 --server-pid $splice_pid" ;;
+    copy)    echo "--server 127.0.0.1:20217 --server-pid $copy_pid" ;;
+    haproxy) echo "--direct --through 127.0.0.1:20317 --sink-port 20318 --server-pid $haproxy_pid" ;;
   esac
 }
 
@@ -105,7 +107,7 @@ for n in $paced; do
       nt=$(ls /proc/$pid/task 2>/dev/null | wc -l)
       [ "$nt" -gt "$threads" ] && threads=$nt
       if [ "$t" != haproxy ]; then
-        port=$([ "$t" = splice ] && echo 40122 || echo 40222)
+        port=$([ "$t" = splice ] && echo 20122 || echo 20222)
         v=$(curl -s "http://127.0.0.1:$port/metrics" 2>/dev/null | awk '/^ringdesk_hbbr_pipes_in_use/ {s+=$2} END {print s+0}')
         [ "${v%.*}" -gt "$peak" ] && peak=${v%.*}
       fi
