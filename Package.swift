@@ -12,6 +12,10 @@ let package = Package(
         .executable(name: "rdbench", targets: ["rdbench"]),
         .library(name: "RustDeskProtocol", targets: ["RustDeskProtocol"]),
         .library(name: "URing", targets: ["URing"]),
+        // For Benchmarks/ (a separate package can only reach products): the registry rules and
+        // the engine's pure bookkeeping (PipePool, SlotTable) are measured there.
+        .library(name: "Rendezvous", targets: ["Rendezvous"]),
+        .library(name: "Workers", targets: ["Workers"]),
         .library(name: "ProtocolFuzzing", targets: ["ProtocolFuzzing"]),
     ],
     dependencies: [

@@ -3,6 +3,7 @@
 // against these before measuring, so a figure can never come from a codec that does different
 // (or wrong) work.
 import Benchmark
+import BenchmarkSupport
 
 /// Field values and canonical `RendezvousMessage` bytes for the compared operations.
 public enum CodecInputs {
@@ -35,16 +36,9 @@ public enum CodecInputs {
         [0x5A, 0x8C, 0x01, 0x0A, 0x0A] + socketAddr + [0x12, 0x6D] + signedPk
         + [0x22, 0x0D] + Array(relayServer.utf8) + [0x28, 0x01]
 
-    /// Both suites' configuration: 1000 operations per iteration (`benchmark.scaledIterations`),
-    /// so one iteration is long enough for the clock and the malloc counters.
-    public static var configuration: Benchmark.Configuration {
-        .init(
-            metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .throughput],
-            scalingFactor: .kilo,
-            maxDuration: .seconds(2),
-            maxIterations: 100_000
-        )
-    }
+    /// Both suites' configuration: every suite's (`BenchmarkSupport`), 1000 operations per
+    /// iteration.
+    public static var configuration: Benchmark.Configuration { BenchmarkSupport.configuration() }
 
     /// Stops the benchmark run when a codec's output differs from the expected bytes.
     public static func expect(_ actual: [UInt8], _ expected: [UInt8], _ operation: String) {

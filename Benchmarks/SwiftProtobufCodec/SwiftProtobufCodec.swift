@@ -17,7 +17,7 @@ let benchmarks: @Sendable () -> Void = {
     let registerPeerBytes = CodecInputs.registerPeer
     let decoded = try! Hbb_RendezvousMessage(serializedBytes: registerPeerBytes)
     precondition(decoded.registerPeer.id == CodecInputs.peerID && decoded.registerPeer.serial == 3)
-    Benchmark("Decode RegisterPeer") { benchmark in
+    Benchmark("Decode_RegisterPeer") { benchmark in
         for _ in benchmark.scaledIterations {
             blackHole(try Hbb_RendezvousMessage(serializedBytes: registerPeerBytes))
         }
@@ -25,7 +25,7 @@ let benchmarks: @Sendable () -> Void = {
 
     var registerPeerResponse = Hbb_RendezvousMessage()
     registerPeerResponse.registerPeerResponse = .with { $0.requestPk = true }
-    registerEncode("Encode RegisterPeerResponse", registerPeerResponse, CodecInputs.registerPeerResponse)
+    registerEncode("Encode_RegisterPeerResponse", registerPeerResponse, CodecInputs.registerPeerResponse)
 
     var punchHole = Hbb_RendezvousMessage()
     punchHole.punchHole = .with {
@@ -33,14 +33,14 @@ let benchmarks: @Sendable () -> Void = {
         $0.relayServer = CodecInputs.relayServer
         $0.natType = .asymmetric
     }
-    registerEncode("Encode PunchHole", punchHole, CodecInputs.punchHole)
+    registerEncode("Encode_PunchHole", punchHole, CodecInputs.punchHole)
 
     var fetchLocalAddr = Hbb_RendezvousMessage()
     fetchLocalAddr.fetchLocalAddr = .with {
         $0.socketAddr = Data(CodecInputs.socketAddr)
         $0.relayServer = CodecInputs.relayServer
     }
-    registerEncode("Encode FetchLocalAddr", fetchLocalAddr, CodecInputs.fetchLocalAddr)
+    registerEncode("Encode_FetchLocalAddr", fetchLocalAddr, CodecInputs.fetchLocalAddr)
 
     var punchHoleResponse = Hbb_RendezvousMessage()
     punchHoleResponse.punchHoleResponse = .with {
@@ -49,7 +49,7 @@ let benchmarks: @Sendable () -> Void = {
         $0.relayServer = CodecInputs.relayServer
         $0.natType = .asymmetric
     }
-    registerEncode("Encode PunchHoleResponse", punchHoleResponse, CodecInputs.punchHoleResponse)
+    registerEncode("Encode_PunchHoleResponse", punchHoleResponse, CodecInputs.punchHoleResponse)
 }
 
 /// Registers a benchmark that serialises `message` to `[UInt8]`, after checking the bytes.

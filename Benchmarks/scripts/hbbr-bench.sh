@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The hbbr benchmarks of docs/PERFORMANCE.md, in one run on loopback: the same pairs carried
 #   direct   – A and B connected to each other (the baseline),
-#   splice   – through hbbr --relay-mode splice,
+#   splice   – through hbbr --relay-mode splice (splice(2) called by the worker),
+#   ring     – through hbbr --relay-mode splice-ring (splices run by io-wq),
 #   copy     – through hbbr --relay-mode copy,
 #   haproxy  – through HAProxy in TCP mode with option splice-request/splice-response
 #              (A → HAProxy → a sink that rdbench accepts as B),
@@ -45,6 +46,8 @@ start_hbbr splice 20117
 splice_pid=${pids[-1]}
 start_hbbr copy 20217
 copy_pid=${pids[-1]}
+start_hbbr splice-ring 20417
+ring_pid=${pids[-1]}
 cat >"$work/haproxy.cfg" <<CFG
 global
     # 2 descriptors per connection plus 2 per pipe must fit RLIMIT_NOFILE.
@@ -79,13 +82,14 @@ target_args() { # target
     direct)  echo "--direct" ;;
     splice)  echo "--server 127.0.0.1:20117 --server-pid $splice_pid" ;;
     copy)    echo "--server 127.0.0.1:20217 --server-pid $copy_pid" ;;
+    ring)    echo "--server 127.0.0.1:20417 --server-pid $ring_pid" ;;
     haproxy) echo "--direct --through 127.0.0.1:20317 --sink-port 20318 --server-pid $haproxy_pid" ;;
   esac
 }
 
 echo "flat out: 1 pair × 1 GiB and 64 pairs × 64 MiB each way, $rounds rounds"
 for r in $(seq 1 "$rounds"); do
-  for t in direct splice copy haproxy; do
+  for t in direct splice ring copy haproxy; do
     # shellcheck disable=SC2046
     run "flat-1-$t-$r" $(target_args $t) --pairs 1 --bytes 1G --timeout 120s
     # shellcheck disable=SC2046
@@ -95,7 +99,7 @@ done
 
 for n in $paced; do
   echo "paced: $n pairs at 180K A→B for ${paced_seconds}s"
-  for t in splice copy haproxy; do
+  for t in splice ring copy haproxy; do
     # shellcheck disable=SC2046
     run "paced-$n-$t" $(target_args $t) --pairs "$n" --rate 180K --direction a-to-b --duration "${paced_seconds}s" --timeout 300s &
     rp=$!
@@ -103,11 +107,11 @@ for n in $paced; do
     # sampled while the run goes on.
     peak=0 threads=0
     while kill -0 $rp 2>/dev/null; do
-      pid=$([ "$t" = splice ] && echo $splice_pid || { [ "$t" = copy ] && echo $copy_pid || echo $haproxy_pid; })
+      case $t in splice) pid=$splice_pid ;; ring) pid=$ring_pid ;; copy) pid=$copy_pid ;; *) pid=$haproxy_pid ;; esac
       nt=$(ls /proc/$pid/task 2>/dev/null | wc -l)
       [ "$nt" -gt "$threads" ] && threads=$nt
       if [ "$t" != haproxy ]; then
-        port=$([ "$t" = splice ] && echo 20122 || echo 20222)
+        case $t in splice) port=20122 ;; ring) port=20422 ;; *) port=20222 ;; esac
         v=$(curl -s "http://127.0.0.1:$port/metrics" 2>/dev/null | awk '/^ringdesk_hbbr_pipes_in_use/ {s+=$2} END {print s+0}')
         [ "${v%.*}" -gt "$peak" ] && peak=${v%.*}
       fi
@@ -139,7 +143,7 @@ print("\n| load | target | throughput (median) | × direct | relay CPU-s/GB (med
 print("|---|---|---|---|---|")
 for load_ in ("flat-1", "flat-64"):
     d = [tput(load(f"{load_}-direct-{i}")) for i in range(1, rounds + 1)]
-    for t in ("direct", "splice", "copy", "haproxy"):
+    for t in ("direct", "splice", "ring", "copy", "haproxy"):
         rs = [load(f"{load_}-{t}-{i}") for i in range(1, rounds + 1)]
         tp = [tput(r) for r in rs if tput(r)]
         ratios = [tput(r) / dd for r, dd in zip(rs, d) if tput(r) and dd]
@@ -149,7 +153,7 @@ for load_ in ("flat-1", "flat-64"):
 print("\n| paced pairs | target | achieved per pair | relay CPU-s/GB | relay CPU-s per pair-hour | peak RSS | pipes in use (peak) | threads (peak) | ok |")
 print("|---|---|---|---|---|---|---|---|---|")
 for n in paced:
-    for t in ("splice", "copy", "haproxy"):
+    for t in ("splice", "ring", "copy", "haproxy"):
         r = load(f"paced-{n}-{t}")
         if not r: print(f"| {n} | {t} | failed |"); continue
         s = r.get("server_usage") or {}

@@ -507,7 +507,8 @@ public final class RelayWorker: WorkerHandler {
         if !a.webSocket && !b.webSocket {
             if let pool {
                 session.transport = .raw(SplicePump(a: a.fd, b: b.fd, tag: tag, pool: pool, pendingAToB: a.rawBytes,
-                                                    pendingBToA: b.rawBytes, copyBufferSize: HbbrLimits.copyBufferSize))
+                                                    pendingBToA: b.rawBytes, copyBufferSize: HbbrLimits.copyBufferSize,
+                                                    inline: shared.options.relayMode != .spliceRing))
             } else {
                 session.transport = .raw(BufferedPump(a: a.fd, b: b.fd, tag: tag, bufferSize: HbbrLimits.copyBufferSize,
                                                       pendingAToB: a.rawBytes, pendingBToA: b.rawBytes))

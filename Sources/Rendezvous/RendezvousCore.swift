@@ -86,7 +86,7 @@ public final class RendezvousCore: Sendable {
                 changed = IPAddress(r.ip)?.normalized != sourceIP
             }
             let ipChange = changed && !sourceIP.isLoopback
-            let request = r.pk.isEmpty || ipChange
+            let request = !r.hasPk || ipChange
             if !request {
                 r.socketAddr = source
                 r.lastRegTime = now
@@ -135,15 +135,16 @@ public final class RendezvousCore: Sendable {
     func applyRegisterPk(_ m: RegisterPk, to r: inout PeerRecord, source: SocketAddress, ip: String, now: Millis) -> (RegisterPkResponse.Result, PeerPersistence?) {
         var changed: Bool
         var ipChanged = false
-        if r.uuid.isEmpty {
+        if !r.hasUUID {
             changed = true
-        } else if r.uuid != m.uuid {
+        } else if !r.uuidEquals(m.uuid) {
             return (.uuidMismatch, nil)
         } else {
             let sameIP = Self.sameIP(r.ip, ip)
-            if !sameIP && r.pk != m.pk { return (.uuidMismatch, nil) }
+            let samePk = r.pkEquals(m.pk)
+            if !sameIP && !samePk { return (.uuidMismatch, nil) }
             ipChanged = !sameIP
-            changed = r.pk != m.pk || ipChanged
+            changed = !samePk || ipChanged
         }
         if moreThanWholeSeconds(6, since: r.regPkTime, now: now) {
             r.regPkCount = 0
@@ -158,14 +159,13 @@ public final class RendezvousCore: Sendable {
         r.socketAddr = source
         r.lastRegTime = now
         guard changed else { return (.ok, nil) }
-        r.uuid = m.uuid
-        r.pk = m.pk
-        r.ip = ip
-        if r.guid.isEmpty {
-            r.guid = Self.newGUID()
-            return (.ok, .insert(guid: r.guid, id: m.id, uuid: m.uuid, pk: m.pk, ip: ip))
+        let isNew = !r.hasGUID
+        let guid = isNew ? Self.newGUID() : r.guid
+        r.setKeys(guid: guid, uuid: m.uuid, pk: m.pk, ip: ip)
+        if isNew {
+            return (.ok, .insert(guid: guid, id: m.id, uuid: m.uuid, pk: m.pk, ip: ip))
         }
-        return (.ok, .update(guid: r.guid, id: m.id, pk: m.pk, ip: ip))
+        return (.ok, .update(guid: guid, id: m.id, pk: m.pk, ip: ip))
     }
 
     /// Compares stored and current textual IPs semantically (§3.3: `::ffff:1.2.3.4` = `1.2.3.4`).

@@ -54,7 +54,7 @@ public struct HbbrOptions: ServerOptions, Equatable {
         OptionSpec(long: "admin-console", valueName: "MODE", defaultText: "port",
                    summary: "'port' (loopback on Q), 'off', or 'unix:PATH'"),
         OptionSpec(long: "relay-mode", valueName: "MODE", defaultText: "auto",
-                   summary: "TCP-to-TCP forwarding: 'auto', 'splice' or 'copy'"),
+                   summary: "TCP-to-TCP forwarding: 'auto' (= splice), 'splice', 'splice-ring' or 'copy'"),
         OptionSpec(long: "trusted-proxies", valueName: "LIST", defaultText: "127.0.0.0/8,::1",
                    summary: "Peers whose X-Real-IP/X-Forwarded-For is believed; '*' = everyone (upstream)"),
         OptionSpec(long: "workers", valueName: "N", defaultText: "auto (one per CPU)",
@@ -181,7 +181,7 @@ public struct HbbrOptions: ServerOptions, Equatable {
     private static func relayMode(_ settings: Settings) throws(ConfigError) -> RelayMode {
         guard let (text, origin) = settings.entry("RELAY-MODE") else { return .auto }
         guard let mode = RelayMode(rawValue: text.lowercased()) else {
-            throw .invalidValue(setting: "RELAY_MODE", value: text, origin: origin, expected: "'auto', 'splice' or 'copy'")
+            throw .invalidValue(setting: "RELAY_MODE", value: text, origin: origin, expected: "'auto', 'splice', 'splice-ring' or 'copy'")
         }
         return mode
     }

@@ -36,3 +36,11 @@ public enum Pipes {
         return Int(n)
     }
 }
+
+/// splice(2) between two descriptors (a socket and a pipe) on the calling thread, non-blocking
+/// (`SPLICE_F_NONBLOCK | SPLICE_F_MOVE`): the bytes moved, 0 at end of stream, or -errno
+/// (-EAGAIN when nothing can move now) — the same value a ring splice completion carries.
+@inlinable
+public func spliceNow(from input: Int32, to output: Int32, length: Int) -> Int32 {
+    Int32(truncatingIfNeeded: CURing_splice(input, output, length, CURing_SPLICE_F_NONBLOCK | CURing_SPLICE_F_MOVE))
+}

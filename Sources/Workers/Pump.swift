@@ -129,6 +129,10 @@ public class Pump {
     let bufferSize: Int
     /// Splice path: wait for POLLIN without a pipe, then take one. Copy path: recv directly.
     let pollsBeforeReading: Bool
+    /// Splice path: after a POLLIN, call splice(2) on the owner's thread instead of submitting
+    /// the two splices to the ring (which always runs them on io-wq threads). A destination
+    /// that is full still waits in the ring (POLLOUT linked to a ring splice).
+    var splicesInline = false
     var end: PumpEnd?
     var endReported = false
     var started = false
@@ -394,7 +398,7 @@ public class Pump {
                 try submitDrain(d, &ring)
                 return
             }
-            if !lanes[d].sawEndOfStream && !lanes[d].paused && lanes[d].lastRead > 0 && lanes[d].lastRead == lanes[d].lastRequested {
+            if !splicesInline && !lanes[d].sawEndOfStream && !lanes[d].paused && lanes[d].lastRead > 0 && lanes[d].lastRead == lanes[d].lastRequested {
                 // The last splice filled its chunk, so more is probably queued: splice again
                 // without polling. If nothing is there it returns EAGAIN at once (non-blocking
                 // socket), and the direction goes back to polling without a pipe.

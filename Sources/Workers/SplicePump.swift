@@ -31,10 +31,17 @@ public final class SplicePump: Pump {
     ///     example behind the first frame; sent to the other side before anything spliced.
     ///   - copyBufferSize: buffer used by a direction for chunks moved while the pool is empty
     ///     (allocated on the first such chunk, kept until the pump drains).
+    ///   - inline: after a POLLIN, splice with splice(2) on the owner's thread (two system calls,
+    ///     no io-wq hand-off); a full destination still waits in the ring. A direction that
+    ///     filled its chunk polls again (an io_uring poll on a readable socket completes at
+    ///     once), so one busy direction cannot hold the worker. false: both splices go through
+    ///     the ring (io-wq).
     public init(a: Int32, b: Int32, tag: UserData, pool: PipePool,
-                pendingAToB: [UInt8] = [], pendingBToA: [UInt8] = [], copyBufferSize: Int = 64 << 10) {
+                pendingAToB: [UInt8] = [], pendingBToA: [UInt8] = [], copyBufferSize: Int = 64 << 10,
+                inline: Bool = false) {
         super.init(a: a, b: b, tag: tag, pool: pool, bufferSize: copyBufferSize, maxChunk: Int(Int32.max),
                    pendingAToB: pendingAToB, pendingBToA: pendingBToA)
+        splicesInline = inline
     }
 }
 
@@ -51,10 +58,29 @@ extension Pump {
         lanes[d].lastRequested = Int32(length)
         lanes[d].readAfterPoll = afterPoll
         let source = lanes[d].source, destination = lanes[d].destination
+        if splicesInline {
+            try spliceInline(d, source: source, destination: destination, length: length, &ring)
+            return
+        }
         try ring.splice(from: source, to: pipe.writeFD, length: length, userData: userData(d, .spliceIn), flags: .hardLink)
         mark(d, .spliceIn)
         try ring.splice(from: pipe.readFD, to: destination, length: length, userData: userData(d, .spliceOut))
         mark(d, .spliceOut)
+    }
+
+    /// The inline form of a splice cycle: both splices now, on this thread, booked exactly as
+    /// their completions would be; then the next step (a drain through the ring if the
+    /// destination was full, a POLLIN otherwise). No recursion beyond one cycle: `step` does not
+    /// continue inline.
+    func spliceInline(_ d: Int, source: Int32, destination: Int32, length: UInt32, _ ring: inout Ring) throws(Errno) {
+        let read = spliceNow(from: source, to: lanes[d].pipe!.writeFD, length: Int(length))
+        if let failure = record(read, stage: .spliceIn, lane: d) { fail(failure, d); return }
+        let fill = lanes[d].pipe!.fill
+        if fill > 0 {
+            let written = spliceNow(from: lanes[d].pipe!.readFD, to: destination, length: fill)
+            if let failure = record(written, stage: .spliceOut, lane: d) { fail(failure, d); return }
+        }
+        try step(d, &ring)
     }
 
     /// POLL(destination, POLLOUT) linked to SPLICE(pipe → destination): the destination was

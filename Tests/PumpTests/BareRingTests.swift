@@ -35,8 +35,9 @@ extension PumpTests {
             defer { close(clientA); close(clientB) }
             let pendingA = randomBytes(70_000, seed: 1), pendingB = randomBytes(3, seed: 2)
             let tag = UserData(op: 7, slot: 3, generation: 9)
-            let pump: Pump = mode == .splice
-                ? SplicePump(a: a, b: b, tag: tag, pool: pool, pendingAToB: pendingA, pendingBToA: pendingB)
+            let pump: Pump = mode.splices
+                ? SplicePump(a: a, b: b, tag: tag, pool: pool, pendingAToB: pendingA, pendingBToA: pendingB,
+                             inline: mode == .spliceInline)
                 : BufferedPump(a: a, b: b, tag: tag, pendingAToB: pendingA, pendingBToA: pendingB)
 
             let count = 8 << 20

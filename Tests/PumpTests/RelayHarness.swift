@@ -8,12 +8,23 @@ import URing
 // connections that name the same pair ID and pumps between them. Bytes that arrive behind the
 // header in the same recv become the pump's pending bytes, after a prefix the test configured.
 //
-// Header: "RDPT" | pairID u32 LE | role u8 (0 = a, 1 = b) | mode u8 (0 splice, 1 buffered) | 6 × 0
+// Header: "RDPT" | pairID u32 LE | role u8 (0 = a, 1 = b) | mode u8 (0 splice, 1 buffered, 2 inline splice) | 6 × 0
 
 enum PumpMode: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    /// SplicePump with both splices on the ring (io-wq).
     case splice = 0
     case buffered = 1
-    var description: String { self == .splice ? "splice" : "buffered" }
+    /// SplicePump calling splice(2) on the worker thread after each POLLIN.
+    case spliceInline = 2
+    var description: String {
+        switch self {
+        case .splice: return "splice"
+        case .buffered: return "buffered"
+        case .spliceInline: return "splice-inline"
+        }
+    }
+    /// Moves bytes through pipes.
+    var splices: Bool { self != .buffered }
 }
 
 let headerSize = 16
@@ -232,9 +243,9 @@ final class RelayHandler: WorkerHandler {
         let h = pairs.insert(slot)!
         let tag = h.userData(op: Self.opPump)
         switch ca.mode {
-        case .splice:
+        case .splice, .spliceInline:
             slot.pump = SplicePump(a: ca.fd, b: cb.fd, tag: tag, pool: pool, pendingAToB: pendingA, pendingBToA: pendingB,
-                                   copyBufferSize: configuration.bufferSize)
+                                   copyBufferSize: configuration.bufferSize, inline: ca.mode == .spliceInline)
         case .buffered:
             slot.pump = BufferedPump(a: ca.fd, b: cb.fd, tag: tag, bufferSize: configuration.bufferSize,
                                      pendingAToB: pendingA, pendingBToA: pendingB)

@@ -65,6 +65,16 @@ int CURing_get_pipe_size(int fd);
 int CURing_pipe_nonblocking(int fds[2]);
 
 // MARK: Splice flags. SPLICE_F_* need _GNU_SOURCE as well.
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <errno.h>
+/// splice(2) between two descriptors without offsets (sockets and pipes), called directly:
+/// returns the bytes moved, or -errno. Through syscall(2) because glibc declares splice only
+/// under _GNU_SOURCE.
+static inline long CURing_splice(int fd_in, int fd_out, size_t len, unsigned int flags) {
+    long r = syscall(SYS_splice, fd_in, (void *)0, fd_out, (void *)0, len, flags);
+    return r < 0 ? -(long)errno : r;
+}
 static const unsigned int CURing_SPLICE_F_MOVE = 1;     // SPLICE_F_MOVE
 static const unsigned int CURing_SPLICE_F_NONBLOCK = 2; // SPLICE_F_NONBLOCK
 static const unsigned int CURing_SPLICE_F_MORE = 4;     // SPLICE_F_MORE
