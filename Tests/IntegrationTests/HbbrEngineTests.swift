@@ -19,7 +19,7 @@ extension HbbrTests {
     }
 
     @Test func spliceThreadsStayWithinTheIOWorkerCap() throws {
-        let server = try start(["--workers", "1", "--io-workers", "2", "--relay-mode", "splice"])
+        let server = try start(["--workers", "1", "--io-workers", "2", "--relay-mode", "splice-ring"])
         defer { server.stop() }
         var pairs: [(TCPClient, TCPClient)] = []
         for i in 0..<32 { pairs.append(try tcpPair(server, uuid: "U-iowq-\(i)")) }

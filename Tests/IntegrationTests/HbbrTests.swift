@@ -31,7 +31,7 @@ struct HbbrTests {
     // MARK: 60, 61: pairing and raw relaying
 
     /// `auto` splices through pipes; `copy` moves bytes through user-space buffers.
-    @Test(arguments: ["auto", "copy"])
+    @Test(arguments: ["auto", "splice-ring", "copy"])
     func twoTCPHalvesPairAndBytesFlowUnchangedBothWays(relayMode: String) throws {
         let server = try start(["-k", "relay-key", "--relay-mode", relayMode])
         // Bytes right behind the RequestRelay frame, before pairing, shaped like frames on purpose.

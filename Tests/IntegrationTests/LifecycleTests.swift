@@ -22,7 +22,7 @@ extension HbbrTests {
         return body()
     }
 
-    @Test(arguments: ["auto", "copy"])
+    @Test(arguments: ["auto", "splice-ring", "copy"])
     func sigtermDrainsRunningSessionsForTheDrainTimeThenExitsZero(relayMode: String) throws {
         let server = try start(["--drain-time", "3", "--relay-mode", relayMode])
         let (a, b) = try tcpPair(server, uuid: "U-drain-1")

@@ -285,8 +285,9 @@ struct HbbrOptionsTests {
     @Test func relayModeAndExtras() throws {
         #expect(try HbbrOptions.resolve(settings(flags: [("relay-mode", "SPLICE")]), portFlag: nil).relayMode == .splice)
         #expect(try HbbrOptions.resolve(settings(environment: ["RELAY_MODE": "copy"]), portFlag: nil).relayMode == .copy)
+        #expect(try HbbrOptions.resolve(settings(dotEnv: [("RELAY_MODE", "Splice-Ring")]), portFlag: nil).relayMode == .spliceRing)
         #expect(throws: ConfigError.invalidValue(setting: "RELAY_MODE", value: "fast", origin: .commandLine,
-                                                 expected: "'auto', 'splice' or 'copy'")) {
+                                                 expected: "'auto', 'splice', 'splice-ring' or 'copy'")) {
             try HbbrOptions.resolve(settings(flags: [("relay-mode", "fast")]), portFlag: nil)
         }
         let o = try HbbrOptions.resolve(settings(flags: [("workers", "2"), ("trusted-proxies", "*"), ("key", "_")]), portFlag: nil)
