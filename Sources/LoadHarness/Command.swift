@@ -5,7 +5,7 @@ import URing
 public enum Rdbench {
     public static let usage = """
     usage: rdbench register --server HOST:PORT --peers N [--interval 15s | --rate R] --duration S
-                            [--sockets K] [--pk-rate R] [--threads N] [--json] [--server-pid PID]
+                            [--sockets K] [--pk-rate R] [--peers-per-source N] [--threads N] [--json] [--server-pid PID]
            rdbench relay --server HOST:PORT --pairs P (--bytes B | --duration S) [--rate B] [--direction both|a-to-b]
                          [--direct] [--key LICENCE_KEY] [--threads N] [--timeout S] [--json] [--server-pid PID]
            rdbench punch --server HOST:PORT --peers N --rate FLOWS_PER_S --duration S [--lan] [--key LICENCE_KEY]
@@ -132,6 +132,10 @@ public enum Rdbench {
         o.rate = rate
         o.sockets = try args.number("--sockets", Int.self)
         if let r = try args.number("--pk-rate", Double.self) { o.pkRate = r }
+        if let n = try args.number("--peers-per-source", Int.self) {
+            guard n > 0 else { throw HarnessError("--peers-per-source must be positive", exitCode: 64) }
+            o.peersPerSource = n
+        }
         if let t = try args.number("--threads", Int.self) { o.threads = t }
         o.serverPID = pid
         return o

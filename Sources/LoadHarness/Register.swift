@@ -34,6 +34,11 @@ public struct RegisterOptions: Sendable {
     public var rate: Double?
     public var duration: Double
     public var sockets: Int?
+    /// Peers sharing one source address (`--peers-per-source`); the default keeps each address
+    /// within hbbs's default per-IP RegisterPk limits. Raise it against a server whose limits
+    /// are off (`--register-pk-ip-rate 0 --register-pk-ip-new-ids 0`) to register a population
+    /// larger than the descriptor limit allows at 30 peers per socket.
+    public var peersPerSource = RegisterLoad.maxPeersPerSourceAddress
     public var pkRate: Double = 5000
     public var serverPID: Int32?
     public var replyTimeout: Double = 3
@@ -193,7 +198,7 @@ public enum RegisterLoad {
         var report = RegisterReport(options: o)
         let shards = o.threads
         var totalSockets = o.sockets ?? min(o.peers, 256)
-        if sources.isDistinct { totalSockets = max(totalSockets, (o.peers + maxPeersPerSourceAddress - 1) / maxPeersPerSourceAddress) }
+        if sources.isDistinct { totalSockets = max(totalSockets, (o.peers + o.peersPerSource - 1) / o.peersPerSource) }
         totalSockets = max(shards, min(totalSockets, o.peers, 64_000))
         let peerRange = (o.peers * shard / shards)..<(o.peers * (shard + 1) / shards)
         let socketRange = (totalSockets * shard / shards)..<(totalSockets * (shard + 1) / shards)
