@@ -154,28 +154,12 @@ public struct HbbrOptions: ServerOptions, Equatable {
             trustedProxies: try settings.trustedProxies(),
             workers: try settings.workers(),
             metricsAddress: try settings.metricsAddress(),
-            drainSeconds: try drainSeconds(settings),
-            ioWorkers: try ioWorkers(settings),
+            drainSeconds: try settings.integer("DRAIN-TIME", default: defaultDrainSeconds, in: 0...maxDrainSeconds,
+                                               expected: "whole seconds from 0 to \(maxDrainSeconds)"),
+            ioWorkers: try settings.integer("IO-WORKERS", default: defaultIOWorkers, in: 0...maxIOWorkers,
+                                            expected: "a number from 0 (kernel default) to \(maxIOWorkers)"),
             logFilter: settings.inheritedEnvironment["RUST_LOG"] ?? "info",
             notices: notices)
-    }
-
-    private static func drainSeconds(_ settings: Settings) throws(ConfigError) -> Int {
-        guard let (text, origin) = settings.entry("DRAIN-TIME") else { return defaultDrainSeconds }
-        guard let n = Int(text), (0...maxDrainSeconds).contains(n) else {
-            throw .invalidValue(setting: "DRAIN_TIME", value: text, origin: origin,
-                                expected: "whole seconds from 0 to \(maxDrainSeconds)")
-        }
-        return n
-    }
-
-    private static func ioWorkers(_ settings: Settings) throws(ConfigError) -> Int {
-        guard let (text, origin) = settings.entry("IO-WORKERS") else { return defaultIOWorkers }
-        guard let n = Int(text), (0...maxIOWorkers).contains(n) else {
-            throw .invalidValue(setting: "IO_WORKERS", value: text, origin: origin,
-                                expected: "a number from 0 (kernel default) to \(maxIOWorkers)")
-        }
-        return n
     }
 
     private static func relayMode(_ settings: Settings) throws(ConfigError) -> RelayMode {

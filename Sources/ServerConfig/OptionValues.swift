@@ -136,10 +136,14 @@ extension Settings {
     /// A RingDesk count option: a non-negative integer, strictly checked (these are new options,
     /// so there is no upstream leniency to preserve).
     func count(_ name: String, default defaultValue: Int) throws(ConfigError) -> Int {
+        try integer(name, default: defaultValue, in: 0...Int.max, expected: "a whole number ≥ 0 (0 turns the limit off)")
+    }
+
+    /// A RingDesk integer option within `range`, strictly checked; `expected` says what fits.
+    func integer(_ name: String, default defaultValue: Int, in range: ClosedRange<Int>, expected: String) throws(ConfigError) -> Int {
         guard let (text, origin) = entry(name) else { return defaultValue }
-        guard let n = Int(text), n >= 0 else {
-            throw .invalidValue(setting: name.replacingHyphensWithUnderscores(), value: text, origin: origin,
-                                expected: "a whole number ≥ 0 (0 turns the limit off)")
+        guard let n = Int(text), range.contains(n) else {
+            throw .invalidValue(setting: name.replacingHyphensWithUnderscores(), value: text, origin: origin, expected: expected)
         }
         return n
     }

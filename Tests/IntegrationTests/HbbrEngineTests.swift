@@ -5,17 +5,13 @@ import Testing
 extension HbbrTests {
     /// Threads of `pid` whose name starts with `prefix` (io-wq workers are named `iou-wrk-<tid>`).
     func threadCount(_ pid: pid_t, prefix: String) -> Int {
-        guard let dir = opendir("/proc/\(pid)/task") else { return -1 }
-        defer { closedir(dir) }
-        var n = 0
-        while let entry = readdir(dir) {
-            let tid = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard tid != ".", tid != "..", let f = fopen("/proc/\(pid)/task/\(tid)/comm", "r") else { continue }
+        guard let tids = directoryEntries("/proc/\(pid)/task") else { return -1 }
+        return tids.filter { tid in
+            guard let f = fopen("/proc/\(pid)/task/\(tid)/comm", "r") else { return false }
+            defer { fclose(f) }
             var buf = [CChar](repeating: 0, count: 64)
-            if fgets(&buf, 64, f) != nil, String(cString: buf).hasPrefix(prefix) { n += 1 }
-            fclose(f)
-        }
-        return n
+            return fgets(&buf, 64, f) != nil && String(cString: buf).hasPrefix(prefix)
+        }.count
     }
 
     @Test func spliceThreadsStayWithinTheIOWorkerCap() throws {

@@ -436,16 +436,7 @@ struct HbbrTests {
         return Double(counted) / seconds
     }
 
-    func descriptorCount(_ pid: pid_t) -> Int {
-        guard let dir = opendir("/proc/\(pid)/fd") else { return -1 }
-        defer { closedir(dir) }
-        var n = 0
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { n += 1 }
-        }
-        return n
-    }
+    func descriptorCount(_ pid: pid_t) -> Int { directoryEntries("/proc/\(pid)/fd")?.count ?? -1 }
 
     func writeFile(_ path: String, _ text: String) {
         let f = fopen(path, "w")!

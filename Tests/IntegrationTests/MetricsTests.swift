@@ -88,10 +88,8 @@ struct MetricsTests {
     /// Ports the process listens on (TCP, from /proc), to show that nothing else is opened.
     static func listeningPorts(_ pid: pid_t) -> Set<UInt16> {
         var inodes = Set<String>()
-        if let dir = opendir("/proc/\(pid)/fd") {
-            defer { closedir(dir) }
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if let names = directoryEntries("/proc/\(pid)/fd") {
+            for name in names {
                 var buf = [CChar](repeating: 0, count: 256)
                 let n = readlink("/proc/\(pid)/fd/\(name)", &buf, 255)
                 guard n > 0 else { continue }

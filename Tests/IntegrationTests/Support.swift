@@ -89,6 +89,19 @@ final class UDPClient {
     }
 }
 
+/// The names in directory `path` without "." and ".." (nil if it cannot be opened), e.g. a
+/// process's /proc/PID/fd or /proc/PID/task.
+func directoryEntries(_ path: String) -> [String]? {
+    guard let dir = opendir(path) else { return nil }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}
+
 func now() -> Double {
     var ts = timespec(); clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
