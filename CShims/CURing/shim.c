@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include "CURing.h"
 
@@ -86,4 +87,27 @@ int CURing_eventfd(void) {
 
 int CURing_setns_net(int fd) {
     return setns(fd, CLONE_NEWNET) == 0 ? 0 : -errno;
+}
+
+int CURing_submit_and_wait_min(struct io_uring *ring, unsigned wait_nr, unsigned min_wait_usec, long long timeout_ns) {
+    // Publish the queued SQEs the way liburing's submit does: SQE index array (identity, as
+    // io_uring_get_sqe hands SQEs out in order), then the tail with release semantics.
+    struct io_uring_sq *sq = &ring->sq;
+    unsigned tail = sq->sqe_tail;
+    for (unsigned i = sq->sqe_head; i != tail; i++) sq->array[i & sq->ring_mask] = i & sq->ring_mask;
+    if (sq->sqe_head != tail) {
+        sq->sqe_head = tail;
+        io_uring_smp_store_release(sq->ktail, tail);
+    }
+    unsigned to_submit = tail - io_uring_smp_load_acquire(sq->khead);
+    struct {
+        uint64_t sigmask;
+        uint32_t sigmask_sz;
+        uint32_t min_wait_usec;
+        uint64_t ts;
+    } arg = { 0, _NSIG / 8, min_wait_usec, 0 };
+    struct __kernel_timespec ts = { timeout_ns / 1000000000LL, timeout_ns % 1000000000LL };
+    arg.ts = (uint64_t)(uintptr_t)&ts;
+    return io_uring_enter2(ring->ring_fd, to_submit, wait_nr,
+                           IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, (sigset_t *)&arg, sizeof(arg));
 }

@@ -33,13 +33,9 @@ public final class PeerRegistry: Sendable {
     /// removes it; setting a value inserts or updates.
     @inlinable
     public func withPeer<R>(_ id: String, _ body: (inout PeerRecord?) -> R) -> R {
-        shards[shardIndex(id)].table.withLock { table in
-            var record = table[id]
-            let existed = record != nil
-            let r = body(&record)
-            if let record { table[id] = record } else if existed { table[id] = nil }
-            return r
-        }
+        // In place through the dictionary's modify accessor: one hash lookup, no copy of the
+        // record (so no retain of its shared bytes), removal when set to nil.
+        shards[shardIndex(id)].table.withLock { table in body(&table[id]) }
     }
 
     /// A copy of the record, if in memory.

@@ -78,19 +78,19 @@ public final class RendezvousCore: Sendable {
         guard !m.id.isEmpty else { return .drop }
         let sourceIP = source.ip.normalized
         let (requestPk, ipChanged) = registry.withPeer(m.id) { record -> (Bool, Bool) in
-            guard var r = record else { return (true, false) }
+            guard record != nil else { return (true, false) }
+            // In place (`record!.…`): a keep-alive copies nothing and writes two inline fields.
             let changed: Bool
-            if r.socketAddr.port != 0 {
-                changed = r.socketAddr.ip.normalized != sourceIP
+            if record!.socketAddr.port != 0 {
+                changed = record!.socketAddr.ip.normalized != sourceIP
             } else {
-                changed = IPAddress(r.ip)?.normalized != sourceIP
+                changed = IPAddress(record!.ip)?.normalized != sourceIP
             }
             let ipChange = changed && !sourceIP.isLoopback
-            let request = !r.hasPk || ipChange
+            let request = !record!.hasPk || ipChange
             if !request {
-                r.socketAddr = source
-                r.lastRegTime = now
-                record = r
+                record!.socketAddr = source
+                record!.lastRegTime = now
             }
             return (request, ipChange)
         }

@@ -53,6 +53,9 @@ public struct HbbsOptions: ServerOptions, Equatable {
     public var registerPkNewIDsPerIPPerDay: Int
     /// `--workers`: nil = one per CPU of the affinity mask.
     public var workers: Int?
+    /// `--batch-wait`/`BATCH_WAIT`: microseconds a busy worker waits to gather completions before
+    /// handling them (`WorkerConfiguration.waitBatchMicros`); 0 = off (wake per completion).
+    public var batchWaitMicros: Int
     /// `--metrics`/`METRICS`: where `/metrics` and `/health` are served; nil = off.
     public var metricsAddress: SocketAddressLiteral?
     /// `RUST_LOG` from the inherited environment only (upstream reads it before any file); default `info`.
@@ -92,6 +95,8 @@ public struct HbbsOptions: ServerOptions, Equatable {
                    summary: "New IDs one IP may register per day; 0 = off"),
         OptionSpec(long: "workers", valueName: "N", defaultText: "auto (one per CPU)",
                    summary: "Worker threads"),
+        OptionSpec(long: "batch-wait", valueName: "MICROS", defaultText: "\(defaultBatchWaitMicros)",
+                   summary: "Under load, gather completions for up to this long per wake-up (0-\(maxBatchWaitMicros); 0 = off)"),
         OptionSpec(long: "metrics", valueName: "IP:PORT", defaultText: "off",
                    summary: "Serve Prometheus /metrics and /health over HTTP at this address"),
     ]
@@ -107,6 +112,12 @@ public struct HbbsOptions: ServerOptions, Equatable {
                         summary: "UDP self-test target ip:port, or 'no'"),
         EnvironmentSpec(name: "RUST_LOG", defaultText: "info", summary: "Log filter (real environment only)"),
     ]
+
+    /// Default of `--batch-wait`: halves hbbs's CPU per RegisterPeer at 20,000/s for ≤ 0.5 ms
+    /// more latency (docs/PERFORMANCE.md, "Wake-up batching").
+    public static let defaultBatchWaitMicros = 500
+    /// Upper bound of `--batch-wait` (10 ms).
+    public static let maxBatchWaitMicros = 10_000
 
     public static let program = "hbbs"
     public static let about = "RustDesk ID/rendezvous server (RingDesk)"
@@ -204,6 +215,8 @@ public struct HbbsOptions: ServerOptions, Equatable {
             registerPkPerIPLimit: try settings.count("REGISTER-PK-IP-RATE", default: defaultRegisterPkPerIPLimit),
             registerPkNewIDsPerIPPerDay: try settings.count("REGISTER-PK-IP-NEW-IDS", default: defaultRegisterPkNewIDsPerIPPerDay),
             workers: try settings.workers(),
+            batchWaitMicros: try settings.integer("BATCH-WAIT", default: defaultBatchWaitMicros, in: 0...maxBatchWaitMicros,
+                                                  expected: "microseconds from 0 (off) to \(maxBatchWaitMicros)"),
             metricsAddress: try settings.metricsAddress(),
             logFilter: settings.inheritedEnvironment["RUST_LOG"] ?? "info",
             notices: notices)

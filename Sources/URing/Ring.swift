@@ -13,6 +13,8 @@ public struct Ring: ~Copyable {
     @usableFromInline let ring: UnsafeMutablePointer<io_uring>
     /// The setup flags the kernel accepted.
     public let setupFlags: UInt32
+    /// The kernel's `IORING_FEAT_*` bits for this ring.
+    public let features: UInt32
     /// SQEs filled since the last submit.
     @usableFromInline var unsubmitted: Int = 0
     /// SQEs filled since the ring was created (for metrics).
@@ -72,6 +74,7 @@ public struct Ring: ~Copyable {
             let r = io_uring_queue_init_params(entries, ring, &params)
             if r == 0 {
                 setupFlags = flags
+                features = params.features
                 #if DEBUG
                 owner = pthread_self()
                 #endif
@@ -140,19 +143,27 @@ public struct Ring: ~Copyable {
     /// (nil: no timeout). With DEFER_TASKRUN this is where completion work runs.
     /// The corresponding C functions are `io_uring_submit_and_wait(_timeout)`.
     public mutating func submitAndWait(minimum: Int = 1, timeoutNanos: Int64? = nil) throws(Errno) {
+        let handle = ring
+        try waiting {
+            if let t = timeoutNanos {
+                var ts = __kernel_timespec(tv_sec: t / 1_000_000_000, tv_nsec: t % 1_000_000_000)
+                var cqe: UnsafeMutablePointer<io_uring_cqe>?
+                return io_uring_submit_and_wait_timeout(handle, &cqe, UInt32(minimum), &ts, nil)
+            }
+            return io_uring_submit_and_wait(handle, UInt32(minimum))
+        }
+    }
+
+    /// Runs a submit-and-wait call until it is not interrupted: `EINTR` is retried; a timeout,
+    /// `EBUSY` or `EAGAIN` (CQ full: the caller reaps first) return; anything else is thrown.
+    @inline(__always)
+    mutating func waiting(_ call: () -> Int32) throws(Errno) {
         #if DEBUG
         precondition(pthread_equal(owner, pthread_self()) != 0, "a Ring was waited on from a thread other than the one that created it")
         #endif
         unsubmitted = 0
         while true {
-            let r: Int32
-            if let t = timeoutNanos {
-                var ts = __kernel_timespec(tv_sec: t / 1_000_000_000, tv_nsec: t % 1_000_000_000)
-                var cqe: UnsafeMutablePointer<io_uring_cqe>?
-                r = io_uring_submit_and_wait_timeout(ring, &cqe, UInt32(minimum), &ts, nil)
-            } else {
-                r = io_uring_submit_and_wait(ring, UInt32(minimum))
-            }
+            let r = call()
             if r >= 0 { return }
             let e = Errno(rawValue: -r)
             switch e {
@@ -161,6 +172,35 @@ public struct Ring: ~Copyable {
             default: throw e
             }
         }
+    }
+
+    /// The kernel bounds how long a wait holds out for more than one completion
+    /// (`IORING_FEAT_MIN_TIMEOUT`, 6.12+): `submitAndWait(minimum:minWaitMicros:)` batches.
+    public var supportsMinWait: Bool { features & CURing_FEAT_MIN_TIMEOUT != 0 }
+
+    /// Whether this kernel's rings support the bounded batch wait (creates and drops a small ring).
+    public static func kernelSupportsMinWait() -> Bool {
+        do {
+            let probe = try Ring(entries: 4)
+            return probe.supportsMinWait
+        } catch {
+            return false
+        }
+    }
+
+    /// Submits and waits for `minimum` completions for at most `minWaitMicros`; after that one
+    /// completion ends the wait (and with none by then, the first one to come, or `timeoutNanos`,
+    /// whichever is first). A loaded worker thus handles several completions per wake-up while
+    /// an idle one sleeps until its next event. Needs `supportsMinWait`; without it, or with
+    /// `minimum` 1 or no minimum wait, this is `submitAndWait(minimum: 1, timeoutNanos:)`.
+    /// The corresponding C function is `io_uring_submit_and_wait_min_timeout` (liburing 2.8).
+    public mutating func submitAndWait(minimum: Int, minWaitMicros: UInt32, timeoutNanos: Int64 = 1_000_000_000) throws(Errno) {
+        // The kernel needs an overall timeout longer than the minimum wait, or it ends the wait
+        // empty once the minimum wait is over.
+        let timeout = max(timeoutNanos, Int64(minWaitMicros) * 1_000 + 1_000_000)
+        guard supportsMinWait, minimum > 1, minWaitMicros > 0 else { return try submitAndWait(minimum: 1, timeoutNanos: timeoutNanos) }
+        let handle = ring
+        try waiting { CURing_submit_and_wait_min(handle, UInt32(minimum), minWaitMicros, timeout) }
     }
 
     // MARK: Completion

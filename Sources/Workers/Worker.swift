@@ -76,6 +76,12 @@ public struct WorkerConfiguration: Sendable {
     /// nil keeps the kernel's defaults (bounded: min(SQ entries, 4 × CPUs); unbounded: the
     /// process limit RLIMIT_NPROC), under which every splice in flight may get its own thread.
     public var ioWorkerLimit: UInt32?
+    /// Wake-up batching: each wait holds out for `waitBatch` completions, at most
+    /// `waitBatchMicros` µs, then settles for one (`Ring.submitAndWait(minimum:minWaitMicros:)`;
+    /// kernel 6.12+, otherwise ignored). A loaded worker handles several completions per wake-up
+    /// instead of one; an idle one answers at most `waitBatchMicros` later. 1 = off.
+    public var waitBatch = 1
+    public var waitBatchMicros: UInt32 = 0
     public init() {}
 }
 

@@ -128,6 +128,8 @@ public final class WorkerGroup<Handler: WorkerHandler>: @unchecked Sendable {
         context.now = monotonicNanos()
         let handler = makeHandler(index)
         var loop = WorkerLoop(handler: handler, mailbox: mailboxes[index], tickNanos: configuration.tickNanos)
+        loop.batch = configuration.waitBatch
+        loop.batchMicros = configuration.waitBatchMicros
         var failure: Errno?
         do {
             try handler.start(&context)
@@ -183,6 +185,9 @@ struct WorkerLoop<Handler: WorkerHandler>: ~Copyable {
     var stopping = false
     var mailboxCancelRequested = false
     var tickCancelRequested = false
+    /// `WorkerConfiguration.waitBatch` / `waitBatchMicros`.
+    var batch = 1
+    var batchMicros: UInt32 = 0
 
     init(handler: Handler, mailbox: Mailbox<Message>, tickNanos: UInt64) {
         self.handler = handler
@@ -241,7 +246,11 @@ struct WorkerLoop<Handler: WorkerHandler>: ~Copyable {
                 if !tickArmed { try? armTick(&context) }
             }
             do {
-                try context.ring.submitAndWait(minimum: 1)
+                if batch > 1 && !stopping {
+                    try context.ring.submitAndWait(minimum: batch, minWaitMicros: batchMicros)
+                } else {
+                    try context.ring.submitAndWait(minimum: 1)
+                }
             } catch {
                 // EBADF/EFAULT on our own ring would be a bug; anything else is transient.
                 precondition(error.rawValue != EBADF && error.rawValue != EFAULT, "io_uring_enter failed on the worker's own ring")

@@ -25,9 +25,19 @@ struct HbbsOptionsTests {
         #expect(o.registerPkPerIPLimit == 30)
         #expect(o.registerPkNewIDsPerIPPerDay == 300)
         #expect(o.workers == nil)
+        #expect(o.batchWaitMicros == 500)
         #expect(o.metricsAddress == nil)
         #expect(o.logFilter == "info")
         #expect(o.notices.isEmpty)
+    }
+
+    @Test func batchWaitFromFlagDotEnvOrEnvironmentIsStrictlyChecked() throws {
+        #expect(try HbbsOptions.resolve(settings(flags: [("batch-wait", "0")])).batchWaitMicros == 0)
+        #expect(try HbbsOptions.resolve(settings(dotEnv: [("BATCH_WAIT", "250")])).batchWaitMicros == 250)
+        #expect(try HbbsOptions.resolve(settings(environment: ["BATCH_WAIT": "10000"])).batchWaitMicros == 10_000)
+        for bad in ["-1", "10001", "500us", "fast", ""] {
+            #expect(throws: ConfigError.self, "\(bad)") { try HbbsOptions.resolve(settings(environment: ["BATCH_WAIT": bad])) }
+        }
     }
 
     @Test func everyFlaggedOptionComesFromTheEnvironmentToo() throws {

@@ -79,6 +79,17 @@ static const unsigned int CURing_SPLICE_F_MOVE = 1;     // SPLICE_F_MOVE
 static const unsigned int CURing_SPLICE_F_NONBLOCK = 2; // SPLICE_F_NONBLOCK
 static const unsigned int CURing_SPLICE_F_MORE = 4;     // SPLICE_F_MORE
 
+// MARK: Batched waiting. liburing 2.3 has no io_uring_submit_and_wait_min_timeout (2.8), and its
+// getevents argument struct still calls the kernel's `min_wait_usec` field `pad`.
+// IORING_FEAT_MIN_TIMEOUT (kernel 6.12+): the kernel honours `min_wait_usec`.
+static const uint32_t CURing_FEAT_MIN_TIMEOUT = 1U << 15;
+// Submits every queued SQE and waits for `wait_nr` completions, but for at most `min_wait_usec`
+// microseconds: after that one completion is enough; with none by then, the first one ends the
+// wait, or `timeout_ns` (which must be longer: without it the kernel ends the wait empty when the
+// minimum wait is over). Non-SQPOLL rings only. Returns what io_uring_enter returns (submitted
+// count or -errno; -ETIME after `timeout_ns`).
+int CURing_submit_and_wait_min(struct io_uring *ring, unsigned wait_nr, unsigned min_wait_usec, long long timeout_ns);
+
 // MARK: eventfd. <sys/eventfd.h> is not part of Swift's Glibc module map.
 // Returns the descriptor (EFD_CLOEXEC | EFD_NONBLOCK) or -errno.
 int CURing_eventfd(void);

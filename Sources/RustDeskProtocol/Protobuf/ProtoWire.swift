@@ -81,8 +81,29 @@ public struct ProtoReader {
     public mutating func readString() throws(ProtocolError) -> String {
         let raw = try readLengthDelimited()
         if raw.isEmpty { return "" }
-        guard let s = String(validating: raw, as: UTF8.self) else { throw .invalidUTF8 }
+        // IDs, UUID text and addresses are ASCII: check that word by word and build the String
+        // through the concrete UTF-8 buffer initializer. The general validating initializer is
+        // generic and unspecialized here (runtime metadata lookups, shared by all workers).
+        let bytes = raw.assumingMemoryBound(to: UInt8.self)
+        if Self.isASCII(raw) { return String(decoding: bytes, as: UTF8.self) }
+        guard let s = String(validating: bytes, as: UTF8.self) else { throw .invalidUTF8 }
         return s
+    }
+
+    /// Whether every byte is below 0x80 (8 bytes at a time).
+    @inlinable
+    static func isASCII(_ raw: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        var acc: UInt64 = 0
+        while i + 8 <= raw.count {
+            acc |= raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < raw.count {
+            acc |= UInt64(raw[i])
+            i += 1
+        }
+        return acc & 0x8080_8080_8080_8080 == 0
     }
 
     @inlinable public mutating func readBytes() throws(ProtocolError) -> [UInt8] { Array(try readLengthDelimited()) }
