@@ -34,6 +34,8 @@ public final class RendezvousCore: Sendable {
     public let ipBlocker: IPBlocker
     public let ipChanges = IPChangeTable()
     public let punchLog = PunchRequestLog()
+    /// Signed IdPk blobs already made (§4.4), so repeated punches to a peer are not signed again.
+    public let signedKeys = SignedPeerKeyCache()
     public let relays: RelaySelector
     let serialAndServers: Mutex<(serial: Int32, servers: [String])>
     /// The serial again, lock-free: every RegisterPeer compares against it, and a lock there would
@@ -237,7 +239,8 @@ public final class RendezvousCore: Sendable {
     /// `get_pk`: empty when `version` is empty, the server cannot sign, or the peer is unknown.
     public func signedPeerKey(version: String, id: String, record: PeerRecord?) -> [UInt8] {
         guard !version.isEmpty, let key = settings.signingKey, let record else { return [] }
-        return key.sign(message: IdPk(id: id, pk: record.pk).serializedBytes())
+        let pk = record.pk
+        return signedKeys.signed(id: id, pk: pk) { key.sign(message: IdPk(id: id, pk: pk).serializedBytes()) }
     }
 
     // MARK: Punch hole (§5.3.1)

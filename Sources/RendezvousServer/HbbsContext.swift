@@ -59,6 +59,8 @@ public final class HbbsCounters: Sendable {
         case relayForwardedUDP, relayForwardedTCP, relayUnknownID
         // B's answers for A (§5.3.3–5.3.5): delivered to A's waiting connection, or no sink.
         case answerDelivered, answerNoSink
+        // §4.5 on plain TCP P: greeted (key pair made and signed), or the client spoke first.
+        case secureGreeting, greetingSkipped
     }
 
     /// Connections open per listener kind (gauges; a worker adds and subtracts its own).

@@ -39,6 +39,7 @@ final class HbbsMetrics: @unchecked Sendable {
         let punch = "PunchHoleRequests by outcome (§5.3.1)"
         let relay = "RequestRelay messages by outcome (§5.3.2)"
         let answers = "PunchHoleSent, LocalAddr and RelayResponse answers from B, by whether A's connection still waited"
+        let greetings = "Secure-TCP greetings (§4.5) on plain TCP P: sent, or skipped because the client spoke first"
         switch e {
         case .registerPeer: return ("register_peer_total", "RegisterPeer datagrams", [])
         case .registerPk: return ("register_pk_total", "RegisterPk requests (UDP and TCP)", [])
@@ -53,6 +54,8 @@ final class HbbsMetrics: @unchecked Sendable {
         case .relayUnknownID: return ("relay_requests_total", relay, [("outcome", "unknown_id")])
         case .answerDelivered: return ("peer_answers_total", answers, [("outcome", "delivered")])
         case .answerNoSink: return ("peer_answers_total", answers, [("outcome", "no_waiting_connection")])
+        case .secureGreeting: return ("tcp_greetings_total", greetings, [("outcome", "sent")])
+        case .greetingSkipped: return ("tcp_greetings_total", greetings, [("outcome", "client_spoke_first")])
         }
     }
 

@@ -69,6 +69,11 @@ public enum HbbsLimits {
     public static let tcpRegistrationPingNanos: UInt64 = 10_000_000_000
     /// Pending outbound bytes per connection before it is closed as a slow reader.
     public static let maxOutboxBytes = 256 * 1024
+    /// §4.5: how long a new plain-TCP connection on P may speak first before it is greeted. A
+    /// client that performs the handshake sends nothing until the greeting; every other client
+    /// sends its request right after connecting and skips (or never reads) a greeting, so one
+    /// that spoke first is not greeted and no key pair is made or signed for it.
+    public static let greetingDelayNanos: UInt64 = 5_000_000
 }
 
 enum PortKind: UInt8 {
@@ -94,7 +99,10 @@ struct Connection {
     var outbox = Outbox()
     var ending = false
     var closed = false
-    /// §4.5: set from accept until the first message (which may be the client's KeyExchange).
+    /// §4.5: when to greet (0: not pending). Set at accept; cleared when the client speaks first
+    /// or the greeting goes out.
+    var greetingDue: UInt64 = 0
+    /// §4.5: set from the greeting until the first message (which may be the client's KeyExchange).
     var handshake: SecureHandshake?
     /// §4.5: the encrypted channel once the client answered the greeting.
     var channel: SecureChannel?
@@ -126,6 +134,7 @@ public final class RendezvousWorker: WorkerHandler {
         static let accept: UInt8 = 3
         static let recv: UInt8 = 4
         static let send: UInt8 = 5
+        static let greetingTimer: UInt8 = 6
     }
 
     let shared: HbbsShared
@@ -143,6 +152,10 @@ public final class RendezvousWorker: WorkerHandler {
     let sendSlots: UnsafeMutablePointer<UDPSendSlot>
     var freeSendSlots: [Int32]
     var connections = SlotTable<Connection>(capacity: HbbsLimits.maxConnectionsPerWorker)
+    /// §4.5: connections waiting for their greeting, oldest first (stale handles are skipped).
+    var pendingGreetings: [SlotTable<Connection>.Handle] = []
+    var greetingTimerArmed = false
+    let greetingDelay: UnsafeMutablePointer<KernelTimespec>
     var stopping = false
     /// The console's Unix socket path, removed when the worker finishes.
     var consoleSocketPath: String?
@@ -170,6 +183,9 @@ public final class RendezvousWorker: WorkerHandler {
             (sendSlots + i).initialize(to: UDPSendSlot(buffer: .allocate(byteCount: HbbsLimits.udpSendSlotSize, alignment: 8)))
         }
         freeSendSlots = (0..<Int32(HbbsLimits.udpSendSlots)).reversed()
+        greetingDelay = .allocate(capacity: 1)
+        greetingDelay.initialize(to: KernelTimespec(tv_sec: 0, tv_nsec: Int64(HbbsLimits.greetingDelayNanos)))
+        pendingGreetings.reserveCapacity(1024)
         inbound.reserveCapacity(16)
     }
 
@@ -178,6 +194,7 @@ public final class RendezvousWorker: WorkerHandler {
         sendSlots.deinitialize(count: HbbsLimits.udpSendSlots)
         sendSlots.deallocate()
         recvHeader.deallocate()
+        greetingDelay.deallocate()
     }
 
     // MARK: Lifecycle
@@ -212,11 +229,13 @@ public final class RendezvousWorker: WorkerHandler {
             _ = l
         }
         if udpRecvArmed { try? context.ring.cancel(UserData(op: Op.udpRecv)) }
+        if greetingTimerArmed { try? context.ring.cancel(UserData(op: Op.greetingTimer)) }
+        pendingGreetings.removeAll()
         for h in connections.handles { close(h, &context) }
     }
 
     public var isDrained: Bool {
-        !udpRecvArmed && !acceptArmed.contains(true) && connections.count == 0
+        !udpRecvArmed && !acceptArmed.contains(true) && !greetingTimerArmed && connections.count == 0
             && freeSendSlots.count == HbbsLimits.udpSendSlots
     }
 
@@ -268,6 +287,9 @@ public final class RendezvousWorker: WorkerHandler {
         case Op.accept: handleAccept(c, &context)
         case Op.recv: handleRecv(c, &context)
         case Op.send: handleSendCompleted(c, &context)
+        case Op.greetingTimer:
+            greetingTimerArmed = false
+            if !stopping { sendDueGreetings(&context) }
         default: break
         }
     }
@@ -484,13 +506,49 @@ public final class RendezvousWorker: WorkerHandler {
         }
         counters.open(conn.openKind, 1)
         // §4.5: greet plain-TCP rendezvous connections with a signed ephemeral key, as Pro servers
-        // do; clients that do not use it skip one leading KeyExchange.
-        if port == .rendezvous, let serverKey = shared.core.settings.signingKey {
-            let handshake = SecureHandshake()
-            connections.withElement(h) { $0.handshake = handshake }
-            enqueue(MessageStream.encode(RendezvousMessage.keyExchange(handshake.greeting(signedBy: serverKey)), kind: .framed), on: h, &context)
+        // do, unless the client speaks within `greetingDelayNanos` (then it is not doing the
+        // handshake; see there).
+        if port == .rendezvous, shared.core.settings.signingKey != nil {
+            connections.withElement(h) { $0.greetingDue = context.now + HbbsLimits.greetingDelayNanos }
+            pendingGreetings.append(h)
+            armGreetingTimer(&context)
         }
         armRecv(h, &context)
+    }
+
+    func armGreetingTimer(_ context: inout WorkerContext<HbbsMail>) {
+        guard !greetingTimerArmed, !stopping else { return }
+        do {
+            try context.ring.timeout(greetingDelay, userData: UserData(op: Op.greetingTimer))
+            greetingTimerArmed = true
+        } catch {
+            // No SQE to be had: greet the waiting connections now rather than never.
+            sendDueGreetings(&context, all: true)
+        }
+    }
+
+    /// Greets every waiting connection whose time has come and that has not spoken (all of them
+    /// with `all`); re-arms the timer for the rest.
+    func sendDueGreetings(_ context: inout WorkerContext<HbbsMail>, all: Bool = false) {
+        guard let serverKey = shared.core.settings.signingKey else { pendingGreetings.removeAll(); return }
+        var kept = 0
+        for h in pendingGreetings {
+            guard let c = connections[h], !c.closed, !c.ending, c.greetingDue != 0 else { continue }
+            if !all && c.greetingDue > context.now {
+                pendingGreetings[kept] = h
+                kept += 1
+                continue
+            }
+            let handshake = SecureHandshake()
+            connections.withElement(h) {
+                $0.greetingDue = 0
+                $0.handshake = handshake
+            }
+            counters.count(.secureGreeting)
+            enqueue(MessageStream.encode(RendezvousMessage.keyExchange(handshake.greeting(signedBy: serverKey)), kind: .framed), on: h, &context)
+        }
+        pendingGreetings.removeSubrange(kept...)
+        if !pendingGreetings.isEmpty { armGreetingTimer(&context) }
     }
 
     func armRecv(_ h: SlotTable<Connection>.Handle, _ context: inout WorkerContext<HbbsMail>) {
@@ -532,6 +590,11 @@ public final class RendezvousWorker: WorkerHandler {
         if conn.role == .console {
             handleConsole(h, data, &context)
             return
+        }
+        if conn.greetingDue != 0 {
+            // Spoke before the greeting: not a handshake client (§4.5), so it stays plaintext.
+            connections.withElement(h) { $0.greetingDue = 0 }
+            counters.count(.greetingSkipped)
         }
         var replies: [UInt8] = []
         var upgraded: WebSocketUpgradeRequest?

@@ -207,8 +207,33 @@ struct HbbsTests {
         #expect(nat.receiveFrame() == .testNatResponse(.init(port: Int32(nat.localPort))))
         // A garbage KeyExchange reply closes the connection.
         let bad = try TCPClient(port: server.port)
+        guard case .keyExchange? = bad.receiveFrame() else { Issue.record("no greeting"); return }
         bad.send(.keyExchange(.init(keys: [[UInt8](repeating: 1, count: 32), [UInt8](repeating: 2, count: 48)])))
         #expect(bad.closedByServer())
+    }
+
+    @Test func aClientThatSpeaksFirstIsNotGreetedAndStaysPlaintext() throws {
+        // §4.5: only clients doing the handshake wait for the greeting; one that sends its
+        // request at once is answered in plaintext with no KeyExchange before the answer, and
+        // no greeting follows later either.
+        let server = try start()
+        defer { server.stop() }
+        for _ in 0..<3 {
+            let c = try TCPClient(port: server.port)
+            c.send(.punchHoleRequest(.init(id: "999999999", licenceKey: "wrong")))
+            #expect(c.receiveFrame()?.serializedBytes() == hex("5a 02 18 03"), "the answer, not a greeting, comes first")
+            #expect(c.receiveFrame(within: 0.3) == nil, "nothing after it")
+        }
+        // A silent client is still greeted (after the short wait), and a later plaintext request
+        // on it is answered after that greeting.
+        let quiet = try TCPClient(port: server.port)
+        let started = now()
+        guard case .keyExchange(let greeting)? = quiet.receiveFrame() else { Issue.record("no greeting"); return }
+        #expect(greeting.keys.count == 1)
+        #expect(now() - started < 2, "greeted within the short wait")
+        quiet.send(.punchHoleRequest(.init(id: "999999999", licenceKey: "wrong")))
+        quiet.greetingSeen = true
+        #expect(quiet.receiveMessage()?.serializedBytes() == hex("5a 02 18 03"))
     }
 
     @Test func selfTestWatchdogProbesEverySecondAndExitsWithoutReplies() throws {
