@@ -370,8 +370,9 @@ struct DeploymentTests {
         for program in ["hbbs", "hbbr"] {
             var started = false
             for _ in 0..<3 where !started {
-                // hbbs uses P-1..P+2, hbbr Q and Q+2: random high ports, retried if taken.
-                let port = Int.random(in: 40_000...60_000)
+                // hbbs uses P-1..P+2, hbbr Q and Q+2: random ports below the ephemeral range (which a
+                // concurrent load generator may fill), retried if taken.
+                let port = Int.random(in: 10_000...32_000)
                 let child = try Child(python, [runner, profile, "--", bin + "/" + program, "-p", String(port)])
                 if child.waitFor("listening", seconds: 15) {
                     started = true
@@ -399,7 +400,7 @@ struct DeploymentTests {
 
         // Control: the same profile without the three io_uring syscalls (Docker's default case).
         let denied = try Child(python, [runner, profile, "--without", "io_uring_setup,io_uring_enter,io_uring_register",
-                                        "--", bin + "/hbbr", "-p", String(Int.random(in: 40_000...60_000))])
+                                        "--", bin + "/hbbr", "-p", String(Int.random(in: 10_000...32_000))])
         let exited = denied.waitForExit(seconds: 15)
         #expect(exited, "hbbr kept running without io_uring")
         #expect(denied.stop() != 0)
