@@ -113,9 +113,10 @@ public struct HbbsOptions: ServerOptions, Equatable {
         EnvironmentSpec(name: "RUST_LOG", defaultText: "info", summary: "Log filter (real environment only)"),
     ]
 
-    /// Default of `--batch-wait`: halves hbbs's CPU per RegisterPeer at 20,000/s for ≤ 0.5 ms
-    /// more latency (docs/PERFORMANCE.md, "Wake-up batching").
-    public static let defaultBatchWaitMicros = 500
+    /// Default of `--batch-wait`: brings hbbs's CPU per RegisterPeer at 20,000/s to that of a
+    /// bare recvmmsg loop for ≤ 0.25 ms more latency, without the losses 500 µs showed at
+    /// 40,000/s on a contended host (docs/PERFORMANCE.md, "hbbs against the bare loop").
+    public static let defaultBatchWaitMicros = 250
     /// Upper bound of `--batch-wait` (10 ms).
     public static let maxBatchWaitMicros = 10_000
 

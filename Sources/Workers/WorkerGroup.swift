@@ -188,6 +188,8 @@ struct WorkerLoop<Handler: WorkerHandler>: ~Copyable {
     /// `WorkerConfiguration.waitBatch` / `waitBatchMicros`.
     var batch = 1
     var batchMicros: UInt32 = 0
+    /// Completions handled after the latest wait.
+    var lastReaped = 0
 
     init(handler: Handler, mailbox: Mailbox<Message>, tickNanos: UInt64) {
         self.handler = handler
@@ -246,7 +248,10 @@ struct WorkerLoop<Handler: WorkerHandler>: ~Copyable {
                 if !tickArmed { try? armTick(&context) }
             }
             do {
-                if batch > 1 && !stopping {
+                // A batched wait only while the last one did not fill its batch: a worker that
+                // reaped a whole batch is saturated, and holding out would only cap it (the
+                // kernel lets one multishot receive post ~32 completions per wake-up).
+                if batch > 1 && !stopping && lastReaped < batch {
                     try context.ring.submitAndWait(minimum: batch, minWaitMicros: batchMicros)
                 } else {
                     try context.ring.submitAndWait(minimum: 1)
@@ -256,11 +261,13 @@ struct WorkerLoop<Handler: WorkerHandler>: ~Copyable {
                 precondition(error.rawValue != EBADF && error.rawValue != EFAULT, "io_uring_enter failed on the worker's own ring")
             }
             context.now = monotonicNanos()
+            lastReaped = 0
             while true {
                 let n = context.ring.reapCompletions(into: completions)
                 if n == 0 { break }
                 for i in 0..<n { dispatch(completions[i], &context) }
                 context.engineCounters.add(.cqes, UInt64(n))
+                lastReaped += n
             }
             context.engineCounters.set(EngineCounter.sqes.rawValue, context.ring.sqesQueued)
         }

@@ -25,7 +25,7 @@ struct HbbsOptionsTests {
         #expect(o.registerPkPerIPLimit == 30)
         #expect(o.registerPkNewIDsPerIPPerDay == 300)
         #expect(o.workers == nil)
-        #expect(o.batchWaitMicros == 500)
+        #expect(o.batchWaitMicros == 250)
         #expect(o.metricsAddress == nil)
         #expect(o.logFilter == "info")
         #expect(o.notices.isEmpty)
