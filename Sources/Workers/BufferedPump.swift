@@ -25,7 +25,7 @@ public final class BufferedPump: Pump {
     ///     to the other side before anything else.
     public init(a: Int32, b: Int32, tag: UserData, bufferSize: Int = 64 << 10,
                 pendingAToB: [UInt8] = [], pendingBToA: [UInt8] = []) {
-        super.init(a: a, b: b, tag: tag, pool: nil, bufferSize: bufferSize, maxChunk: bufferSize,
+        super.init(a: a, b: b, tag: tag, pool: nil, copyBuffers: nil, bufferSize: bufferSize, maxChunk: bufferSize,
                    pendingAToB: pendingAToB, pendingBToA: pendingBToA)
     }
 }
@@ -35,22 +35,56 @@ public final class BufferedPump: Pump {
 extension Pump {
     /// recv of up to one chunk into the lane's buffer.
     func submitReceive(_ d: Int, _ ring: inout Ring) throws(Errno) {
+        try ring.recv(fd: lanes[d].source, into: receiveTarget(d), userData: userData(d, .receive))
+        mark(d, .receive)
+    }
+
+    /// The inline form of a copied chunk (an inline `SplicePump` with no pipe to be had, after a
+    /// POLLIN): recv(2) and send(2) now on this thread, both non-blocking, booked exactly as
+    /// their completions would be. What the destination did not take goes out with a ring send
+    /// (`step`, which waits for room); once all is sent the buffer goes back to the pool and the
+    /// direction polls again, so it holds the buffer only while bytes are in it.
+    func copyInline(_ d: Int, _ ring: inout Ring) throws(Errno) {
+        let read = Socket.receiveNow(lanes[d].source, into: receiveTarget(d))
+        if let failure = record(read, stage: .receive, lane: d) { fail(failure, d); return }
+        if lanes[d].bufferEnd > 0 {
+            let sent = Socket.sendNow(lanes[d].destination, from: unsentBytes(d))
+            if let failure = record(sent, stage: .send, lane: d) { fail(failure, d); return }
+        }
+        try step(d, &ring)
+    }
+
+    /// Where the next recv of `d` goes: up to one chunk at the start of the lane's buffer (taken
+    /// from the pool, or allocated on first use without one); the lane's buffer is empty after.
+    func receiveTarget(_ d: Int) -> UnsafeMutableRawBufferPointer {
         if lanes[d].buffer == nil {
-            lanes[d].buffer = .allocate(byteCount: bufferSize, alignment: 64)
+            lanes[d].buffer = copyBuffers?.acquire() ?? .allocate(byteCount: bufferSize, alignment: 64)
         }
         let length = min(lanes[d].maxChunk, bufferSize)
-        let target = UnsafeMutableRawBufferPointer(rebasing: lanes[d].buffer![..<length])
         lanes[d].lastRequested = Int32(length)
         lanes[d].bufferStart = 0
         lanes[d].bufferEnd = 0
-        try ring.recv(fd: lanes[d].source, into: target, userData: userData(d, .receive))
-        mark(d, .receive)
+        return UnsafeMutableRawBufferPointer(rebasing: lanes[d].buffer![..<length])
+    }
+
+    /// Gives `d`'s buffer back to the pool (or frees it without one). Nothing in flight may
+    /// point at it.
+    func releaseBuffer(_ d: Int) {
+        guard let buffer = lanes[d].buffer else { return }
+        if let copyBuffers { copyBuffers.release(buffer) } else { buffer.deallocate() }
+        lanes[d].buffer = nil
+        lanes[d].bufferStart = 0
+        lanes[d].bufferEnd = 0
+    }
+
+    @inline(__always)
+    func unsentBytes(_ d: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: lanes[d].buffer![lanes[d].bufferStart..<lanes[d].bufferEnd])
     }
 
     /// send of the buffered bytes not yet sent (io_uring waits for room; a short send loops).
     func submitSend(_ d: Int, _ ring: inout Ring) throws(Errno) {
-        let rest = UnsafeRawBufferPointer(rebasing: lanes[d].buffer![lanes[d].bufferStart..<lanes[d].bufferEnd])
-        try ring.send(fd: lanes[d].destination, from: rest, userData: userData(d, .send))
+        try ring.send(fd: lanes[d].destination, from: unsentBytes(d), userData: userData(d, .send))
         mark(d, .send)
     }
 }

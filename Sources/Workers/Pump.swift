@@ -124,8 +124,11 @@ public class Pump {
     let tag: UserData
     var lanes: [PumpLane]
     let pool: PipePool?
-    /// Size of a lane's user-space buffer (always there for `BufferedPump`; made on the first
-    /// copy fallback for `SplicePump`).
+    /// `SplicePump`'s copy fallback: a lane takes a buffer from here for one chunk and gives it
+    /// back when the chunk was sent. nil (`BufferedPump`): each lane allocates its own buffer on
+    /// its first recv and keeps it until the pump drains.
+    let copyBuffers: CopyBufferPool?
+    /// Size of a lane's user-space buffer.
     let bufferSize: Int
     /// Splice path: wait for POLLIN without a pipe, then take one. Copy path: recv directly.
     let pollsBeforeReading: Bool
@@ -139,13 +142,14 @@ public class Pump {
     var closing = false
     public private(set) var isDrained = false
 
-    init(a: Int32, b: Int32, tag: UserData, pool: PipePool?, bufferSize: Int, maxChunk: Int,
+    init(a: Int32, b: Int32, tag: UserData, pool: PipePool?, copyBuffers: CopyBufferPool?, bufferSize: Int, maxChunk: Int,
          pendingAToB: [UInt8], pendingBToA: [UInt8]) {
         precondition(bufferSize > 0 && maxChunk > 0)
         self.a = a
         self.b = b
         self.tag = tag
         self.pool = pool
+        self.copyBuffers = copyBuffers
         self.bufferSize = bufferSize
         pollsBeforeReading = pool != nil
         lanes = [
@@ -251,6 +255,9 @@ public class Pump {
     public func isHalfClosed(_ direction: PumpDirection) -> Bool { lanes[Int(direction.rawValue)].halfClosed }
     /// Pipes this pump holds now (0 when idle).
     public var pipesHeld: Int { lanes.reduce(0) { $0 + ($1.pipe == nil ? 0 : 1) } }
+    /// User-space buffers this pump holds now (`SplicePump`: 0 when idle; `BufferedPump`: one
+    /// per direction that has read, kept until it drains).
+    public var buffersHeld: Int { lanes.reduce(0) { $0 + ($1.buffer == nil ? 0 : 1) } }
     /// Why the pair ended, once it has.
     public var endReason: PumpEnd? { end }
     /// Operations in flight (for tests and diagnostics).
@@ -347,8 +354,7 @@ public class Pump {
             }
             lanes[d].pending?.deallocate()
             lanes[d].pending = nil
-            lanes[d].buffer?.deallocate()
-            lanes[d].buffer = nil
+            releaseBuffer(d)
         }
         Socket.close(a)
         Socket.close(b)
@@ -386,11 +392,13 @@ public class Pump {
             p.deallocate()
             lanes[d].pending = nil
         }
-        // 2. Copied bytes not yet sent (a short send).
+        // 2. Copied bytes not yet sent (a short send); once all are sent, a pooled buffer goes
+        // back (nothing in flight points at it: `step` runs only with nothing in flight).
         if lanes[d].bufferEnd > lanes[d].bufferStart {
             try submitSend(d, &ring)
             return
         }
+        if copyBuffers != nil && lanes[d].buffer != nil { releaseBuffer(d) }
         // 3. Bytes in the pipe, or an empty pipe to give back.
         if lanes[d].pipe != nil {
             assert(lanes[d].pipe!.fill >= 0, "more spliced out of a pipe than into it")
@@ -433,6 +441,10 @@ public class Pump {
         }
         // No pipe to be had (or splice is stuck behind urgent data): copy this chunk.
         lanes[d].copyNextRead = false
+        if splicesInline {
+            try copyInline(d, &ring)
+            return
+        }
         try submitReceive(d, &ring)
     }
 

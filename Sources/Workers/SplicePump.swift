@@ -7,7 +7,7 @@ import URing
 /// Per direction:
 /// ```
 /// idle:      POLL_ADD(src, POLLIN)                       no pipe held, no io-wq worker parked
-/// readable:  acquire a pipe (none: recv/send this chunk through a buffer instead)
+/// readable:  acquire a pipe (none: recv/send this chunk through a pooled buffer instead)
 ///            SPLICE(src → pipe, chunk) ─hardlink→ SPLICE(pipe → dst, chunk)
 /// dst full:  POLL_ADD(dst, POLLOUT) ─link→ SPLICE(pipe → dst, fill)    until the pipe is empty
 /// empty:     last splice filled its chunk → splice again at once; otherwise release the pipe, poll
@@ -29,18 +29,18 @@ public final class SplicePump: Pump {
     ///   - pool: this worker's pipes; the pump holds a pipe per direction only while bytes are in it.
     ///   - pendingAToB, pendingBToA: bytes already read from `a` (resp. `b`) into user space, for
     ///     example behind the first frame; sent to the other side before anything spliced.
-    ///   - copyBufferSize: buffer used by a direction for chunks moved while the pool is empty
-    ///     (allocated on the first such chunk, kept until the pump drains).
+    ///   - copyBuffers: this worker's buffers for chunks moved while `pool` has no pipe to lend;
+    ///     a direction holds one only from the recv of such a chunk until all of it was sent.
     ///   - inline: after a POLLIN, splice with splice(2) on the owner's thread (two system calls,
-    ///     no io-wq hand-off); a full destination still waits in the ring. A direction that
-    ///     filled its chunk polls again (an io_uring poll on a readable socket completes at
-    ///     once), so one busy direction cannot hold the worker. false: both splices go through
-    ///     the ring (io-wq).
-    public init(a: Int32, b: Int32, tag: UserData, pool: PipePool,
-                pendingAToB: [UInt8] = [], pendingBToA: [UInt8] = [], copyBufferSize: Int = 64 << 10,
-                inline: Bool = false) {
-        super.init(a: a, b: b, tag: tag, pool: pool, bufferSize: copyBufferSize, maxChunk: Int(Int32.max),
-                   pendingAToB: pendingAToB, pendingBToA: pendingBToA)
+    ///     no io-wq hand-off), or recv(2)/send(2) when the pool is empty; a full destination
+    ///     still waits in the ring. A direction that filled its chunk polls again (an io_uring
+    ///     poll on a readable socket completes at once), so one busy direction cannot hold the
+    ///     worker. false: both splices go through the ring (io-wq), and so do a copied chunk's
+    ///     recv and send.
+    public init(a: Int32, b: Int32, tag: UserData, pool: PipePool, copyBuffers: CopyBufferPool,
+                pendingAToB: [UInt8] = [], pendingBToA: [UInt8] = [], inline: Bool = false) {
+        super.init(a: a, b: b, tag: tag, pool: pool, copyBuffers: copyBuffers, bufferSize: copyBuffers.configuration.bufferSize,
+                   maxChunk: Int(Int32.max), pendingAToB: pendingAToB, pendingBToA: pendingBToA)
         splicesInline = inline
     }
 }
