@@ -136,6 +136,8 @@ public class Pump {
     /// the two splices to the ring (which always runs them on io-wq threads). A destination
     /// that is full still waits in the ring (POLLOUT linked to a ring splice).
     var splicesInline = false
+    /// With `splicesInline`: how far a direction splices on after one POLLIN.
+    var inlineBurst = InlineBurst()
     var end: PumpEnd?
     var endReported = false
     var started = false
