@@ -13,11 +13,12 @@
 #
 # Needs: a release build (swift build -c release), haproxy (apt-get install haproxy), python3.
 # Usage: Benchmarks/scripts/hbbr-bench.sh [OUT_DIR]    env: ROUNDS (3), PACED ("1000 10000"),
-#        PACED_SECONDS (20), WORKERS (2), IO_WORKERS (8)
+#        PACED_SECONDS (20), WORKERS (2), IO_WORKERS (8), BIN (the release build's bin path)
 # Each paced pair costs 2 descriptors in the relay and 2 in rdbench: RLIMIT_NOFILE bounds PACED.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin=$(swift build -c release --show-bin-path)
+# BIN: a directory holding hbbr and rdbench (e.g. a copy of an earlier build, for a before/after).
+bin=${BIN:-$(swift build -c release --show-bin-path)}
 out=${1:-$(mktemp -d)}
 mkdir -p "$out"
 rounds=${ROUNDS:-3}
