@@ -1,3 +1,4 @@
+import Glibc
 import URing
 
 /// Forwarding between two TCP sockets through a user-space buffer per direction: recv into the
@@ -40,17 +41,46 @@ extension Pump {
     }
 
     /// The inline form of a copied chunk (an inline `SplicePump` with no pipe to be had, after a
-    /// POLLIN): recv(2) and send(2) now on this thread, both non-blocking, booked exactly as
-    /// their completions would be. What the destination did not take goes out with a ring send
-    /// (`step`, which waits for room); once all is sent the buffer goes back to the pool and the
-    /// direction polls again, so it holds the buffer only while bytes are in it.
+    /// POLLIN), which holds no buffer afterwards: on this thread, non-blocking, peek at up to one
+    /// chunk of the source into a pooled buffer (`MSG_PEEK`), send what the destination takes,
+    /// then drop exactly that many bytes from the source (`MSG_TRUNC`, no copy). The buffer goes
+    /// back before this returns. Bytes the destination did not take stay in the source's receive
+    /// queue, where TCP pushes back on the sender; the direction waits for POLLOUT on the
+    /// destination (`awaitingRoom`) before it reads again. One syscall more than recv + send, but
+    /// a stuck or slow destination pins no user-space memory.
     func copyInline(_ d: Int, _ ring: inout Ring) throws(Errno) {
-        let read = Socket.receiveNow(lanes[d].source, into: receiveTarget(d))
-        if let failure = record(read, stage: .receive, lane: d) { fail(failure, d); return }
-        if lanes[d].bufferEnd > 0 {
-            let sent = Socket.sendNow(lanes[d].destination, from: unsentBytes(d))
-            if let failure = record(sent, stage: .send, lane: d) { fail(failure, d); return }
+        let scratch = copyBuffers!.acquire()
+        defer { copyBuffers!.release(scratch) }
+        let length = min(lanes[d].maxChunk, scratch.count)
+        lanes[d].lastRequested = Int32(length)
+        let peeked = Socket.receiveNow(lanes[d].source, into: UnsafeMutableRawBufferPointer(rebasing: scratch[..<length]), peek: true)
+        guard peeked > 0 else {
+            // 0: end of stream; -EAGAIN: nothing after all; anything else ends the pair.
+            if let failure = record(peeked, stage: .receive, lane: d) { fail(failure, d); return }
+            try step(d, &ring)
+            return
         }
+        let sent = Socket.sendNow(lanes[d].destination, from: UnsafeRawBufferPointer(rebasing: scratch[..<Int(peeked)]))
+        if sent < 0 {
+            let e = Errno(rawValue: -sent)
+            // EAGAIN: the destination is full; everything stays in the source.
+            if e != .wouldBlock && e != .interrupted { fail(e, d); return }
+        }
+        let moved = max(0, Int(sent))
+        if moved > 0 {
+            // Expected: none; the bytes were just peeked and only this thread reads the socket.
+            let dropped = Socket.discardNow(lanes[d].source, count: moved)
+            guard dropped == Int32(moved) else {
+                assertionFailure("dropped \(dropped) of \(moved) peeked bytes")
+                fail(Errno(rawValue: dropped < 0 ? -dropped : EIO), d)
+                return
+            }
+            lanes[d].counters.bytesRead &+= UInt64(moved)
+            lanes[d].counters.bytesCopied &+= UInt64(moved)
+            lanes[d].counters.bytesWritten &+= UInt64(moved)
+        }
+        lanes[d].lastRead = Int32(moved)
+        if moved < Int(peeked) { lanes[d].awaitingRoom = true }
         try step(d, &ring)
     }
 

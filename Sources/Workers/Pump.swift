@@ -85,6 +85,9 @@ struct PumpLane {
     var copyNextRead = false
     /// The splice in flight was started by a POLLIN (not a continuation).
     var readAfterPoll = false
+    /// An inline copy left bytes in the source that the destination would not take: wait for
+    /// POLLOUT on the destination before reading again.
+    var awaitingRoom = false
     var sawEndOfStream = false
     var halfClosed = false
     var paused = false
@@ -424,8 +427,14 @@ public class Pump {
             mark(d, .shutdown)
             return
         }
-        // 5. Read the next chunk.
+        // 5. Read the next chunk, once the destination has room for it.
         if lanes[d].paused { return }
+        if lanes[d].awaitingRoom {
+            lanes[d].awaitingRoom = false
+            try ring.pollAdd(fd: lanes[d].destination, events: Int16(POLLOUT), userData: userData(d, .pollWritable))
+            mark(d, .pollWritable)
+            return
+        }
         if !pollsBeforeReading {
             try submitReceive(d, &ring)
             return

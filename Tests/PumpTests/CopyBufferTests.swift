@@ -122,3 +122,34 @@ extension PumpTests {
         }
     }
 }
+
+extension PumpTests.CopyFallback {
+    /// Inline, a copied chunk the destination will not take stays in the source socket: with b
+    /// not reading, the relay ends up stuck without a buffer lent (ring mode keeps its chunk in
+    /// a pooled buffer behind a ring send). Once b reads, every byte arrives, in order.
+    @Test(arguments: [PumpMode.spliceInline, .splice])
+    func aStuckDestinationPinsNoBufferInline(mode: PumpMode) throws {
+        let relay = try Self.relayWithoutPipes()
+        defer { relay.stop() }
+        let pair = try ClientPair.open(relay, pairID: 450, mode: mode)
+        defer { pair.closeBoth() }
+        let payload = randomBytes(24 << 20, seed: 450)
+        let sender = TestThread { try? sendAll(pair.a, payload) }
+        func written() -> UInt64 { relay.board.pair(450)?.counters[0].bytesWritten ?? 0 }
+        #expect(waitUntil {
+            let before = written()
+            usleep(200_000)
+            return before > 0 && written() == before
+        }, "the relay must get stuck behind b")
+        let stuck = relay.board.worker(0)
+        if mode == .spliceInline {
+            #expect(stuck.buffersInUse == 0 && relay.board.pair(450)?.buffersHeld == 0, "inline: bytes wait in the source socket, not in a buffer")
+        } else {
+            #expect(stuck.buffersInUse == 1, "ring: the chunk waits in a pooled buffer behind its send")
+        }
+        let got = try receiveExactly(pair.b, payload.count)
+        sender.join()
+        #expect(got == payload)
+        #expect(waitUntil { relay.board.worker(0).buffersInUse == 0 })
+    }
+}
