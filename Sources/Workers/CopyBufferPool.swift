@@ -5,8 +5,8 @@ import Glibc
 ///
 /// A splice-pump direction copies a chunk through user space only when its worker's `PipePool`
 /// has no pipe to lend. It takes a buffer from here for that chunk (before its recv) and gives it
-/// back once every byte of the chunk was sent and the direction goes back to polling; an idle
-/// direction holds no buffer. Buffers are made on first need and kept, LIFO, for the next chunk:
+/// back once every byte of the chunk was sent and the direction goes back to polling (inline:
+/// before the peek-send-drop call returns); an idle direction holds no buffer. Buffers are made on first need and kept, LIFO, for the next chunk:
 /// in steady state nothing is allocated. At most `maximumCached` idle buffers are kept; a
 /// release beyond that frees the buffer, so the memory left behind by a burst of copying is
 /// bounded by `maximumCached × bufferSize` per worker. Buffers in use are not bounded: each is

@@ -29,7 +29,8 @@ public struct InlineBurst: Sendable, Equatable {
 /// readable:  acquire a pipe (none: recv/send this chunk through a pooled buffer instead)
 ///            SPLICE(src → pipe, chunk) ─hardlink→ SPLICE(pipe → dst, chunk)
 /// dst full:  POLL_ADD(dst, POLLOUT) ─link→ SPLICE(pipe → dst, fill)    until the pipe is empty
-/// empty:     last splice filled its chunk → splice again at once; otherwise release the pipe, poll
+/// empty:     last splice filled its chunk → splice again at once (inline: a read ≥ 64 KiB too, up
+///            to `InlineBurst.maximumBytes` per POLLIN); otherwise release the pipe, poll
 /// EOF:       (pipe drained) SHUTDOWN(dst, SHUT_WR); the direction is done, the other goes on
 /// ```
 /// Splices are non-blocking (`SPLICE_F_NONBLOCK` on `O_NONBLOCK` sockets and pipes): io_uring
@@ -51,8 +52,8 @@ public final class SplicePump: Pump {
     ///   - copyBuffers: this worker's buffers for chunks moved while `pool` has no pipe to lend;
     ///     a direction holds one only from the recv of such a chunk until all of it was sent.
     ///   - inline: after a POLLIN, splice with splice(2) on the owner's thread (two system calls,
-    ///     no io-wq hand-off), or recv(2)/send(2) when the pool is empty; a full destination
-    ///     still waits in the ring. A direction that filled its chunk polls again (an io_uring
+    ///     no io-wq hand-off), or peek, send(2) and drop when the pool is empty; a full
+    ///     destination still waits in the ring. A direction that filled its chunk polls again (an io_uring
     ///     poll on a readable socket completes at once), so one busy direction cannot hold the
     ///     worker. false: both splices go through the ring (io-wq), and so do a copied chunk's
     ///     recv and send.
