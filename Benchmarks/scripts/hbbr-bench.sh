@@ -13,11 +13,12 @@
 #
 # Needs: a release build (swift build -c release), haproxy (apt-get install haproxy), python3.
 # Usage: Benchmarks/scripts/hbbr-bench.sh [OUT_DIR]    env: ROUNDS (3), PACED ("1000 10000"),
-#        PACED_SECONDS (20), WORKERS (2), IO_WORKERS (8)
+#        PACED_SECONDS (20), WORKERS (2), IO_WORKERS (8), BIN (the release build's bin path)
 # Each paced pair costs 2 descriptors in the relay and 2 in rdbench: RLIMIT_NOFILE bounds PACED.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin=$(swift build -c release --show-bin-path)
+# BIN: a directory holding hbbr and rdbench (e.g. a copy of an earlier build, for a before/after).
+bin=${BIN:-$(swift build -c release --show-bin-path)}
 out=${1:-$(mktemp -d)}
 mkdir -p "$out"
 rounds=${ROUNDS:-3}
@@ -103,22 +104,26 @@ for n in $paced; do
     # shellcheck disable=SC2046
     run "paced-$n-$t" $(target_args $t) --pairs "$n" --rate 180K --direction a-to-b --duration "${paced_seconds}s" --timeout 300s &
     rp=$!
-    # Pipes in use (hbbr's metrics) and threads (io-wq threads are threads of the process),
+    # Pipes and copy buffers in use (hbbr's metrics) and threads (io-wq threads are threads of the process),
     # sampled while the run goes on.
-    peak=0 threads=0
+    peak=0 threads=0 buffers=0
     while kill -0 $rp 2>/dev/null; do
       case $t in splice) pid=$splice_pid ;; ring) pid=$ring_pid ;; copy) pid=$copy_pid ;; *) pid=$haproxy_pid ;; esac
       nt=$(ls /proc/$pid/task 2>/dev/null | wc -l)
       [ "$nt" -gt "$threads" ] && threads=$nt
       if [ "$t" != haproxy ]; then
         case $t in splice) port=20122 ;; ring) port=20422 ;; *) port=20222 ;; esac
-        v=$(curl -s "http://127.0.0.1:$port/metrics" 2>/dev/null | awk '/^ringdesk_hbbr_pipes_in_use/ {s+=$2} END {print s+0}')
+        m=$(curl -s "http://127.0.0.1:$port/metrics" 2>/dev/null)
+        v=$(echo "$m" | awk '/^ringdesk_hbbr_pipes_in_use/ {s+=$2} END {print s+0}')
         [ "${v%.*}" -gt "$peak" ] && peak=${v%.*}
+        v=$(echo "$m" | awk '/^ringdesk_hbbr_copy_buffers_in_use/ {s+=$2} END {print s+0}')
+        [ "${v%.*}" -gt "$buffers" ] && buffers=${v%.*}
       fi
       sleep 1
     done
     wait $rp || true
     echo "$peak" >"$out/paced-$n-$t.pipes"
+    echo "$buffers" >"$out/paced-$n-$t.buffers"
     echo "$threads" >"$out/paced-$n-$t.threads"
   done
 done
@@ -150,8 +155,8 @@ for load_ in ("flat-1", "flat-64"):
         cg = [cpu_gb(r) for r in rs if cpu_gb(r)]
         print(f"| {load_} | {t} | {statistics.median(tp)/2**20:.0f} MiB/s | {statistics.median(ratios):.2f} | "
               + (f"{statistics.median(cg):.3f} |" if cg else "– |"))
-print("\n| paced pairs | target | achieved per pair | relay CPU-s/GB | relay CPU-s per pair-hour | peak RSS | pipes in use (peak) | threads (peak) | ok |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("\n| paced pairs | target | achieved per pair | relay CPU-s/GB | relay CPU-s per pair-hour | peak RSS | per pair | pipes in use (peak) | copy buffers in use (peak) | threads (peak) | ok |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for n in paced:
     for t in ("splice", "ring", "copy", "haproxy"):
         r = load(f"paced-{n}-{t}")
@@ -161,13 +166,15 @@ for n in paced:
         except Exception: pipes = "–"
         try: threads = open(os.path.join(out, f"paced-{n}-{t}.threads")).read().strip()
         except Exception: threads = "–"
+        try: buffers = open(os.path.join(out, f"paced-{n}-{t}.buffers")).read().strip()
+        except Exception: buffers = "–"
         cpu = s.get("cpu_seconds"); secs = r.get("seconds") or 0
         per_pair_hour = cpu / int(n) / secs * 3600 if cpu and secs else None
         print(f"| {n} | {t} | {r.get('achieved_rate_per_direction', 0)/1000:.0f} kB/s | "
               + (f"{s['cpu_seconds_per_gb']:.3f}" if s.get("cpu_seconds_per_gb") else "–") + " | "
               + (f"{per_pair_hour:.2f}" if per_pair_hour else "–") + " | "
-              + (f"{s['peak_rss_kib']/1024:.0f} MiB" if s.get("peak_rss_kib") else "–")
-              + f" | {pipes if t != 'haproxy' else '–'} | {threads} | {r.get('pairs_completed')}/{n} |")
+              + (f"{s['peak_rss_kib']/1024:.0f} MiB | {s['peak_rss_kib']/int(n):.1f} KiB" if s.get("peak_rss_kib") else "– | –")
+              + f" | {pipes if t != 'haproxy' else '–'} | {buffers if t in ('splice', 'ring') else '–'} | {threads} | {r.get('pairs_completed')}/{n} |")
 print("\n| pairing | pairs/s | p50 | p99 |")
 print("|---|---|---|---|")
 for t in ("splice", "haproxy"):

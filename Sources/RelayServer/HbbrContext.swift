@@ -29,7 +29,7 @@ public enum HbbrLimits {
     /// not read until the queue drains.
     public static let framedReceiveBufferSize = 64 << 10
     public static let framedHighWater = 1 << 20
-    /// Copy-mode pump buffer per direction.
+    /// Copy-mode pump buffer per direction (and the splice pumps' pooled fallback buffers).
     public static let copyBufferSize = 64 << 10
     /// A limited session reads at least this much per read, or waits for the next slice.
     public static let minimumChunk = 4096
@@ -170,7 +170,7 @@ public final class HbbrCounters: Sendable {
 
     /// Per-worker levels, set by the worker at each tick (100 ms).
     public enum Level: Int, CaseIterable, Sendable {
-        case connections, sessions, pipesInUse, pipesOpen
+        case connections, sessions, pipesInUse, pipesOpen, copyBuffersInUse
     }
 
     public let table: CounterTable

@@ -39,6 +39,7 @@ final class HbbrMetrics: @unchecked Sendable {
         case .sessions: return ("pairs_active", "Paired sessions relaying, per worker; updated every 100 ms")
         case .pipesInUse: return ("pipes_in_use", "Pipes of the worker's splice pipe pool holding bytes; updated every 100 ms")
         case .pipesOpen: return ("pipes_open", "Pipes of the worker's splice pipe pool open (in use or idle); updated every 100 ms")
+        case .copyBuffersInUse: return ("copy_buffers_in_use", "Buffers of the worker's copy-buffer pool holding bytes (splice pumps copying while every pipe is lent); updated every 100 ms")
         }
     }
 

@@ -2,12 +2,13 @@ import Workers
 
 /// What a relay worker tells the metrics (HbbrMetrics reads it at scrape time).
 extension RelayWorker {
-    /// Per tick: this worker's connection, session and pipe levels.
+    /// Per tick: this worker's connection, session, pipe and copy-buffer levels.
     func publishLevels() {
         counters.set(.connections, connections.count)
         counters.set(.sessions, sessions.count)
         counters.set(.pipesInUse, pool?.inUse ?? 0)
         counters.set(.pipesOpen, pool?.open ?? 0)
+        counters.set(.copyBuffersInUse, copyBuffers?.inUse ?? 0)
     }
 
     /// Books the bytes read before pairing that the session sends first (not in the pumps'

@@ -76,6 +76,8 @@ public final class RelayWorker: WorkerHandler {
     var consoleSocketPath: String?
     var buffers: ProvidedBufferRing?
     var pool: PipePool?
+    /// The splice pumps' buffers for chunks copied while every pipe is lent.
+    var copyBuffers: CopyBufferPool?
     var connections = SlotTable<Connection>(capacity: HbbrLimits.maxConnectionsPerWorker)
     var sessions = SlotTable<RelaySession>(capacity: HbbrLimits.maxSessionsPerWorker)
     var stopping = false
@@ -111,6 +113,9 @@ public final class RelayWorker: WorkerHandler {
         }
         if o.relayMode != .copy {
             pool = try PipePool()
+            var c = CopyBufferPool.Configuration()
+            c.bufferSize = HbbrLimits.copyBufferSize
+            copyBuffers = CopyBufferPool(configuration: c)
         }
         buffers = try ProvidedBufferRing(ring: &context.ring, group: Self.receiveGroup,
                                          count: HbbrLimits.receiveBufferCount, bufferSize: HbbrLimits.receiveBufferSize)
@@ -505,9 +510,9 @@ public final class RelayWorker: WorkerHandler {
         }
         let tag = h.userData(op: Op.session)
         if !a.webSocket && !b.webSocket {
-            if let pool {
-                session.transport = .raw(SplicePump(a: a.fd, b: b.fd, tag: tag, pool: pool, pendingAToB: a.rawBytes,
-                                                    pendingBToA: b.rawBytes, copyBufferSize: HbbrLimits.copyBufferSize,
+            if let pool, let copyBuffers {
+                session.transport = .raw(SplicePump(a: a.fd, b: b.fd, tag: tag, pool: pool, copyBuffers: copyBuffers,
+                                                    pendingAToB: a.rawBytes, pendingBToA: b.rawBytes,
                                                     inline: shared.options.relayMode != .spliceRing))
             } else {
                 session.transport = .raw(BufferedPump(a: a.fd, b: b.fd, tag: tag, bufferSize: HbbrLimits.copyBufferSize,

@@ -190,6 +190,35 @@ public enum Socket {
         return SocketEndpoint(storage: s, length: len)
     }
 
+    /// recv(2) on the calling thread, non-blocking (`MSG_DONTWAIT`; with `peek`, `MSG_PEEK`: the
+    /// bytes stay queued): the bytes read, 0 at end of stream, or -errno (-EAGAIN when nothing is
+    /// queued) — the same value a ring recv completion carries. The corresponding C function is
+    /// `recv`.
+    @inlinable
+    public static func receiveNow(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, peek: Bool = false) -> Int32 {
+        let r = Glibc.recv(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT) | (peek ? Int32(MSG_PEEK) : 0))
+        return r < 0 ? -errno : Int32(truncatingIfNeeded: r)
+    }
+
+    /// Drops up to `count` queued bytes of a TCP socket without copying them (recv(2) with
+    /// `MSG_TRUNC | MSG_DONTWAIT`, see tcp(7)): the bytes dropped, or -errno. The corresponding C
+    /// function is `recv`.
+    @inlinable
+    public static func discardNow(_ fd: Int32, count: Int) -> Int32 {
+        let r = Glibc.recv(fd, nil, count, Int32(MSG_TRUNC | MSG_DONTWAIT))
+        return r < 0 ? -errno : Int32(truncatingIfNeeded: r)
+    }
+
+    /// send(2) on the calling thread, non-blocking and without SIGPIPE (`MSG_DONTWAIT |
+    /// MSG_NOSIGNAL`): the bytes taken (possibly fewer than given), or -errno (-EAGAIN when the
+    /// socket has no room) — the same value a ring send completion carries. The corresponding C
+    /// function is `send`.
+    @inlinable
+    public static func sendNow(_ fd: Int32, from buffer: UnsafeRawBufferPointer) -> Int32 {
+        let r = Glibc.send(fd, buffer.baseAddress, buffer.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+        return r < 0 ? -errno : Int32(truncatingIfNeeded: r)
+    }
+
     /// close(2). EBADF means our bookkeeping is wrong, which is a bug worth stopping for.
     public static func close(_ fd: Int32) {
         let r = Glibc.close(fd)

@@ -1,3 +1,4 @@
+import Glibc
 import URing
 
 /// Forwarding between two TCP sockets through a user-space buffer per direction: recv into the
@@ -25,7 +26,7 @@ public final class BufferedPump: Pump {
     ///     to the other side before anything else.
     public init(a: Int32, b: Int32, tag: UserData, bufferSize: Int = 64 << 10,
                 pendingAToB: [UInt8] = [], pendingBToA: [UInt8] = []) {
-        super.init(a: a, b: b, tag: tag, pool: nil, bufferSize: bufferSize, maxChunk: bufferSize,
+        super.init(a: a, b: b, tag: tag, pool: nil, copyBuffers: nil, bufferSize: bufferSize, maxChunk: bufferSize,
                    pendingAToB: pendingAToB, pendingBToA: pendingBToA)
     }
 }
@@ -35,22 +36,85 @@ public final class BufferedPump: Pump {
 extension Pump {
     /// recv of up to one chunk into the lane's buffer.
     func submitReceive(_ d: Int, _ ring: inout Ring) throws(Errno) {
+        try ring.recv(fd: lanes[d].source, into: receiveTarget(d), userData: userData(d, .receive))
+        mark(d, .receive)
+    }
+
+    /// The inline form of a copied chunk (an inline `SplicePump` with no pipe to be had, after a
+    /// POLLIN), which holds no buffer afterwards: on this thread, non-blocking, peek at up to one
+    /// chunk of the source into a pooled buffer (`MSG_PEEK`), send what the destination takes,
+    /// then drop exactly that many bytes from the source (`MSG_TRUNC`, no copy). The buffer goes
+    /// back before this returns. Bytes the destination did not take stay in the source's receive
+    /// queue, where TCP pushes back on the sender; the direction waits for POLLOUT on the
+    /// destination (`awaitingRoom`) before it reads again. One syscall more than recv + send, but
+    /// a stuck or slow destination pins no user-space memory.
+    func copyInline(_ d: Int, _ ring: inout Ring) throws(Errno) {
+        let scratch = copyBuffers!.acquire()
+        defer { copyBuffers!.release(scratch) }
+        let length = min(lanes[d].maxChunk, scratch.count)
+        lanes[d].lastRequested = Int32(length)
+        let peeked = Socket.receiveNow(lanes[d].source, into: UnsafeMutableRawBufferPointer(rebasing: scratch[..<length]), peek: true)
+        guard peeked > 0 else {
+            // 0: end of stream; -EAGAIN: nothing after all; anything else ends the pair.
+            if let failure = record(peeked, stage: .receive, lane: d) { fail(failure, d); return }
+            try step(d, &ring)
+            return
+        }
+        let sent = Socket.sendNow(lanes[d].destination, from: UnsafeRawBufferPointer(rebasing: scratch[..<Int(peeked)]))
+        if sent < 0 {
+            let e = Errno(rawValue: -sent)
+            // EAGAIN: the destination is full; everything stays in the source.
+            if e != .wouldBlock && e != .interrupted { fail(e, d); return }
+        }
+        let moved = max(0, Int(sent))
+        if moved > 0 {
+            // Expected: none; the bytes were just peeked and only this thread reads the socket.
+            let dropped = Socket.discardNow(lanes[d].source, count: moved)
+            guard dropped == Int32(moved) else {
+                assertionFailure("dropped \(dropped) of \(moved) peeked bytes")
+                fail(Errno(rawValue: dropped < 0 ? -dropped : EIO), d)
+                return
+            }
+            lanes[d].counters.bytesRead &+= UInt64(moved)
+            lanes[d].counters.bytesCopied &+= UInt64(moved)
+            lanes[d].counters.bytesWritten &+= UInt64(moved)
+        }
+        lanes[d].lastRead = Int32(moved)
+        if moved < Int(peeked) { lanes[d].awaitingRoom = true }
+        try step(d, &ring)
+    }
+
+    /// Where the next recv of `d` goes: up to one chunk at the start of the lane's buffer (taken
+    /// from the pool, or allocated on first use without one); the lane's buffer is empty after.
+    func receiveTarget(_ d: Int) -> UnsafeMutableRawBufferPointer {
         if lanes[d].buffer == nil {
-            lanes[d].buffer = .allocate(byteCount: bufferSize, alignment: 64)
+            lanes[d].buffer = copyBuffers?.acquire() ?? .allocate(byteCount: bufferSize, alignment: 64)
         }
         let length = min(lanes[d].maxChunk, bufferSize)
-        let target = UnsafeMutableRawBufferPointer(rebasing: lanes[d].buffer![..<length])
         lanes[d].lastRequested = Int32(length)
         lanes[d].bufferStart = 0
         lanes[d].bufferEnd = 0
-        try ring.recv(fd: lanes[d].source, into: target, userData: userData(d, .receive))
-        mark(d, .receive)
+        return UnsafeMutableRawBufferPointer(rebasing: lanes[d].buffer![..<length])
+    }
+
+    /// Gives `d`'s buffer back to the pool (or frees it without one). Nothing in flight may
+    /// point at it.
+    func releaseBuffer(_ d: Int) {
+        guard let buffer = lanes[d].buffer else { return }
+        if let copyBuffers { copyBuffers.release(buffer) } else { buffer.deallocate() }
+        lanes[d].buffer = nil
+        lanes[d].bufferStart = 0
+        lanes[d].bufferEnd = 0
+    }
+
+    @inline(__always)
+    func unsentBytes(_ d: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: lanes[d].buffer![lanes[d].bufferStart..<lanes[d].bufferEnd])
     }
 
     /// send of the buffered bytes not yet sent (io_uring waits for room; a short send loops).
     func submitSend(_ d: Int, _ ring: inout Ring) throws(Errno) {
-        let rest = UnsafeRawBufferPointer(rebasing: lanes[d].buffer![lanes[d].bufferStart..<lanes[d].bufferEnd])
-        try ring.send(fd: lanes[d].destination, from: rest, userData: userData(d, .send))
+        try ring.send(fd: lanes[d].destination, from: unsentBytes(d), userData: userData(d, .send))
         mark(d, .send)
     }
 }

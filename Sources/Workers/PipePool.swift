@@ -51,7 +51,8 @@ public final class PipePool {
         /// When the kernel refuses (EPERM over `fs.pipe-user-pages-soft` for an unprivileged user)
         /// the pipe keeps the size it got and `undersizedPipes` counts it.
         public var pipeSize = 1 << 20
-        /// Most pipes open at once (idle plus lent).
+        /// Most pipes open at once (idle plus lent). 0: no pipe is ever lent, every chunk is
+        /// copied (tests of the copy fallback).
         public var maximumPipes = 64
         /// Pipes created up front by `init`, so the first transfers make no pipe syscalls.
         public var preallocated = 0
@@ -69,9 +70,7 @@ public final class PipePool {
     private var idle: [IdlePipe] = []
     private var lent: [Bool]
     private var freeSlots: [Int]
-    #if DEBUG
-    private var owner: pthread_t?
-    #endif
+    private var ownerCheck = OwnerThreadCheck()
 
     /// Pipes currently lent to pump directions.
     public private(set) var inUse = 0
@@ -91,7 +90,7 @@ public final class PipePool {
 
     /// - Throws: `Errno` only from creating `configuration.preallocated` pipes (EMFILE, ENFILE).
     public init(configuration: Configuration = .init()) throws(Errno) {
-        precondition(configuration.maximumPipes > 0 && configuration.pipeSize > 0)
+        precondition(configuration.maximumPipes >= 0 && configuration.pipeSize > 0)
         precondition(configuration.preallocated <= configuration.maximumPipes)
         self.configuration = configuration
         lent = Array(repeating: false, count: configuration.maximumPipes)
@@ -187,14 +186,5 @@ public final class PipePool {
     }
 
     @inline(__always)
-    private func checkOwner() {
-        #if DEBUG
-        let me = pthread_self()
-        if let owner {
-            precondition(pthread_equal(owner, me) != 0, "PipePool used from a thread other than its owner")
-        } else {
-            owner = me
-        }
-        #endif
-    }
+    private func checkOwner() { ownerCheck.check("PipePool") }
 }

@@ -85,6 +85,9 @@ struct PumpLane {
     var copyNextRead = false
     /// The splice in flight was started by a POLLIN (not a continuation).
     var readAfterPoll = false
+    /// An inline copy left bytes in the source that the destination would not take: wait for
+    /// POLLOUT on the destination before reading again.
+    var awaitingRoom = false
     var sawEndOfStream = false
     var halfClosed = false
     var paused = false
@@ -124,8 +127,11 @@ public class Pump {
     let tag: UserData
     var lanes: [PumpLane]
     let pool: PipePool?
-    /// Size of a lane's user-space buffer (always there for `BufferedPump`; made on the first
-    /// copy fallback for `SplicePump`).
+    /// `SplicePump`'s copy fallback: a lane takes a buffer from here for one chunk and gives it
+    /// back when the chunk was sent. nil (`BufferedPump`): each lane allocates its own buffer on
+    /// its first recv and keeps it until the pump drains.
+    let copyBuffers: CopyBufferPool?
+    /// Size of a lane's user-space buffer.
     let bufferSize: Int
     /// Splice path: wait for POLLIN without a pipe, then take one. Copy path: recv directly.
     let pollsBeforeReading: Bool
@@ -133,19 +139,22 @@ public class Pump {
     /// the two splices to the ring (which always runs them on io-wq threads). A destination
     /// that is full still waits in the ring (POLLOUT linked to a ring splice).
     var splicesInline = false
+    /// With `splicesInline`: how far a direction splices on after one POLLIN.
+    var inlineBurst = InlineBurst()
     var end: PumpEnd?
     var endReported = false
     var started = false
     var closing = false
     public private(set) var isDrained = false
 
-    init(a: Int32, b: Int32, tag: UserData, pool: PipePool?, bufferSize: Int, maxChunk: Int,
+    init(a: Int32, b: Int32, tag: UserData, pool: PipePool?, copyBuffers: CopyBufferPool?, bufferSize: Int, maxChunk: Int,
          pendingAToB: [UInt8], pendingBToA: [UInt8]) {
         precondition(bufferSize > 0 && maxChunk > 0)
         self.a = a
         self.b = b
         self.tag = tag
         self.pool = pool
+        self.copyBuffers = copyBuffers
         self.bufferSize = bufferSize
         pollsBeforeReading = pool != nil
         lanes = [
@@ -251,6 +260,9 @@ public class Pump {
     public func isHalfClosed(_ direction: PumpDirection) -> Bool { lanes[Int(direction.rawValue)].halfClosed }
     /// Pipes this pump holds now (0 when idle).
     public var pipesHeld: Int { lanes.reduce(0) { $0 + ($1.pipe == nil ? 0 : 1) } }
+    /// User-space buffers this pump holds now (`SplicePump`: 0 when idle; `BufferedPump`: one
+    /// per direction that has read, kept until it drains).
+    public var buffersHeld: Int { lanes.reduce(0) { $0 + ($1.buffer == nil ? 0 : 1) } }
     /// Why the pair ended, once it has.
     public var endReason: PumpEnd? { end }
     /// Operations in flight (for tests and diagnostics).
@@ -347,8 +359,7 @@ public class Pump {
             }
             lanes[d].pending?.deallocate()
             lanes[d].pending = nil
-            lanes[d].buffer?.deallocate()
-            lanes[d].buffer = nil
+            releaseBuffer(d)
         }
         Socket.close(a)
         Socket.close(b)
@@ -386,11 +397,13 @@ public class Pump {
             p.deallocate()
             lanes[d].pending = nil
         }
-        // 2. Copied bytes not yet sent (a short send).
+        // 2. Copied bytes not yet sent (a short send); once all are sent, a pooled buffer goes
+        // back (nothing in flight points at it: `step` runs only with nothing in flight).
         if lanes[d].bufferEnd > lanes[d].bufferStart {
             try submitSend(d, &ring)
             return
         }
+        if copyBuffers != nil && lanes[d].buffer != nil { releaseBuffer(d) }
         // 3. Bytes in the pipe, or an empty pipe to give back.
         if lanes[d].pipe != nil {
             assert(lanes[d].pipe!.fill >= 0, "more spliced out of a pipe than into it")
@@ -414,8 +427,14 @@ public class Pump {
             mark(d, .shutdown)
             return
         }
-        // 5. Read the next chunk.
+        // 5. Read the next chunk, once the destination has room for it.
         if lanes[d].paused { return }
+        if lanes[d].awaitingRoom {
+            lanes[d].awaitingRoom = false
+            try ring.pollAdd(fd: lanes[d].destination, events: Int16(POLLOUT), userData: userData(d, .pollWritable))
+            mark(d, .pollWritable)
+            return
+        }
         if !pollsBeforeReading {
             try submitReceive(d, &ring)
             return
@@ -433,6 +452,10 @@ public class Pump {
         }
         // No pipe to be had (or splice is stuck behind urgent data): copy this chunk.
         lanes[d].copyNextRead = false
+        if splicesInline {
+            try copyInline(d, &ring)
+            return
+        }
         try submitReceive(d, &ring)
     }
 

@@ -95,6 +95,7 @@ final class BenchRelayHandler: WorkerHandler {
     let options: RelayOptions
     let board: RelayBoard
     var pool: PipePool?
+    var copyBuffers: CopyBufferPool?
     var listener: Int32 = -1
     var acceptArmed = false
     var stopping = false
@@ -113,7 +114,12 @@ final class BenchRelayHandler: WorkerHandler {
 
     func start(_ context: inout WorkerContext<NoMessage>) throws(Errno) {
         let tid = currentThreadID()
-        if mode == .splice { pool = try PipePool(configuration: options.pool) }
+        if mode == .splice {
+            pool = try PipePool(configuration: options.pool)
+            var c = CopyBufferPool.Configuration()
+            c.bufferSize = options.bufferSize
+            copyBuffers = CopyBufferPool(configuration: c)
+        }
         var socketOptions = SocketOptions()
         socketOptions.reusePort = false
         socketOptions.backlog = 4096
@@ -215,8 +221,8 @@ final class BenchRelayHandler: WorkerHandler {
         let pump: Pump
         switch mode {
         case .splice:
-            pump = SplicePump(a: a.fd, b: b.fd, tag: tag, pool: pool!, pendingAToB: pendingA, pendingBToA: pendingB,
-                              copyBufferSize: options.bufferSize)
+            pump = SplicePump(a: a.fd, b: b.fd, tag: tag, pool: pool!, copyBuffers: copyBuffers!, pendingAToB: pendingA,
+                              pendingBToA: pendingB)
         case .buffered, .direct:
             pump = BufferedPump(a: a.fd, b: b.fd, tag: tag, bufferSize: options.bufferSize, pendingAToB: pendingA, pendingBToA: pendingB)
         }

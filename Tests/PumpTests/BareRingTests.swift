@@ -36,8 +36,8 @@ extension PumpTests {
             let pendingA = randomBytes(70_000, seed: 1), pendingB = randomBytes(3, seed: 2)
             let tag = UserData(op: 7, slot: 3, generation: 9)
             let pump: Pump = mode.splices
-                ? SplicePump(a: a, b: b, tag: tag, pool: pool, pendingAToB: pendingA, pendingBToA: pendingB,
-                             inline: mode == .spliceInline)
+                ? SplicePump(a: a, b: b, tag: tag, pool: pool, copyBuffers: CopyBufferPool(), pendingAToB: pendingA,
+                             pendingBToA: pendingB, inline: mode == .spliceInline)
                 : BufferedPump(a: a, b: b, tag: tag, pendingAToB: pendingA, pendingBToA: pendingB)
 
             let count = 8 << 20

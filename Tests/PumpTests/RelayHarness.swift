@@ -48,6 +48,7 @@ struct PairReport: Sendable {
     var end: PumpEnd?
     var drained = false
     var pipesHeld = 0
+    var buffersHeld = 0
     var operationsInFlight = 0
     /// The relay's two sockets, and the pipes the pump holds now.
     var relaySockets: [DescriptorIdentity] = []
@@ -61,6 +62,9 @@ struct WorkerReport: Sendable {
     var poolAvailable = 0
     var poolRefusals = 0
     var poolDiscarded = 0
+    var buffersInUse = 0
+    var buffersCached = 0
+    var bufferAllocations = 0
     var livePumps = 0
     var liveConnections = 0
     var pumpsDrained = 0
@@ -89,7 +93,12 @@ enum RelayCommand: Sendable {
 
 struct RelayConfiguration: Sendable {
     var pool = PipePool.Configuration()
-    var bufferSize = 64 << 10
+    /// `bufferSize` is also BufferedPump's buffer size.
+    var copyBuffers = CopyBufferPool.Configuration()
+    var bufferSize: Int {
+        get { copyBuffers.bufferSize }
+        set { copyBuffers.bufferSize = newValue }
+    }
 }
 
 final class PairSlot {
@@ -118,6 +127,7 @@ final class RelayHandler: WorkerHandler {
     let index: Int
     let configuration: RelayConfiguration
     var pool: PipePool!
+    var copyBuffers: CopyBufferPool!
     var listener: Int32 = -1
     var acceptArmed = false
     var stopping = false
@@ -135,6 +145,7 @@ final class RelayHandler: WorkerHandler {
 
     func start(_ context: inout WorkerContext<RelayCommand>) throws(Errno) {
         pool = try PipePool(configuration: configuration.pool)
+        copyBuffers = CopyBufferPool(configuration: configuration.copyBuffers)
         var options = SocketOptions()
         options.reusePort = false
         options.backlog = 1024
@@ -244,8 +255,8 @@ final class RelayHandler: WorkerHandler {
         let tag = h.userData(op: Self.opPump)
         switch ca.mode {
         case .splice, .spliceInline:
-            slot.pump = SplicePump(a: ca.fd, b: cb.fd, tag: tag, pool: pool, pendingAToB: pendingA, pendingBToA: pendingB,
-                                   copyBufferSize: configuration.bufferSize, inline: ca.mode == .spliceInline)
+            slot.pump = SplicePump(a: ca.fd, b: cb.fd, tag: tag, pool: pool, copyBuffers: copyBuffers, pendingAToB: pendingA,
+                                   pendingBToA: pendingB, inline: ca.mode == .spliceInline)
         case .buffered:
             slot.pump = BufferedPump(a: ca.fd, b: cb.fd, tag: tag, bufferSize: configuration.bufferSize,
                                      pendingAToB: pendingA, pendingBToA: pendingB)
@@ -335,6 +346,7 @@ final class RelayHandler: WorkerHandler {
             r.paused = [p.isPaused(.aToB), p.isPaused(.bToA)]
             r.end = p.endReason
             r.pipesHeld = p.pipesHeld
+            r.buffersHeld = p.buffersHeld
             r.operationsInFlight = p.operationsInFlight
             if !p.isDrained { r.heldPipes = held }
             s.pairs[slot.pairID] = r
@@ -346,6 +358,7 @@ final class RelayHandler: WorkerHandler {
         guard let pool else { return }
         let (inUse, open, available, refusals, discarded) = (pool.inUse, pool.open, pool.available, pool.refusals, pool.discarded)
         let (livePumps, liveConnections, drained) = (pairs.count, connections.count, drainedCount)
+        let (buffersInUse, buffersCached, bufferAllocations) = (copyBuffers.inUse, copyBuffers.cached, copyBuffers.allocations)
         board.state.withLock { s in
             var w = s.workers[index] ?? WorkerReport()
             w.poolInUse = inUse
@@ -353,6 +366,9 @@ final class RelayHandler: WorkerHandler {
             w.poolAvailable = available
             w.poolRefusals = refusals
             w.poolDiscarded = discarded
+            w.buffersInUse = buffersInUse
+            w.buffersCached = buffersCached
+            w.bufferAllocations = bufferAllocations
             w.livePumps = livePumps
             w.liveConnections = liveConnections
             w.pumpsDrained = drained
