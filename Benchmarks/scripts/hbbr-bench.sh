@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The hbbr benchmarks of docs/PERFORMANCE.md, in one run on loopback: the same pairs carried
 #   direct   – A and B connected to each other (the baseline),
-#   splice   – through hbbr --relay-mode splice (splice(2) called by the worker),
+#   splice   – through hbbr --relay-mode splice (splice(2) called by the worker; the defaults),
+#   nobatch  – the same with --batch-wait 0 (workers wake per completion),
 #   ring     – through hbbr --relay-mode splice-ring (splices run by io-wq),
 #   copy     – through hbbr --relay-mode copy,
 #   haproxy  – through HAProxy in TCP mode with option splice-request/splice-response
@@ -35,12 +36,14 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-start_hbbr() { # mode port
-  mkdir -p "$work/$1"
+start_hbbr() { # mode port [name] [extra args...]
+  local mode=$1 port=$2 name=${3:-$1}
+  shift 2; [ $# -gt 0 ] && shift
+  mkdir -p "$work/$name"
   # The bandwidth limits (TOTAL 1024 Mb/s, SINGLE 128 Mb/s by default) are raised out of the way:
   # this measures the relay, not the limiter.
-  (cd "$work/$1" && DRAIN_TIME=0 TOTAL_BANDWIDTH=100000000 SINGLE_BANDWIDTH=100000000 exec "$bin/hbbr" -b 127.0.0.1 -p "$2" --admin-console off --relay-mode "$1" \
-     --workers "$workers" --io-workers "${IO_WORKERS:-8}" --metrics "127.0.0.1:$(($2 + 5))" >"$work/$1.log" 2>&1) &
+  (cd "$work/$name" && DRAIN_TIME=0 TOTAL_BANDWIDTH=100000000 SINGLE_BANDWIDTH=100000000 exec "$bin/hbbr" -b 127.0.0.1 -p "$port" --admin-console off --relay-mode "$mode" \
+     --workers "$workers" --io-workers "${IO_WORKERS:-8}" --metrics "127.0.0.1:$((port + 5))" "$@" >"$work/$name.log" 2>&1) &
   pids+=($!)
 }
 start_hbbr splice 20117
@@ -49,6 +52,9 @@ start_hbbr copy 20217
 copy_pid=${pids[-1]}
 start_hbbr splice-ring 20417
 ring_pid=${pids[-1]}
+# The default mode waking per completion (no --batch-wait): what the batched waits change.
+start_hbbr splice 20517 nobatch --batch-wait 0
+nobatch_pid=${pids[-1]}
 cat >"$work/haproxy.cfg" <<CFG
 global
     # 2 descriptors per connection plus 2 per pipe must fit RLIMIT_NOFILE.
@@ -84,13 +90,14 @@ target_args() { # target
     splice)  echo "--server 127.0.0.1:20117 --server-pid $splice_pid" ;;
     copy)    echo "--server 127.0.0.1:20217 --server-pid $copy_pid" ;;
     ring)    echo "--server 127.0.0.1:20417 --server-pid $ring_pid" ;;
+    nobatch) echo "--server 127.0.0.1:20517 --server-pid $nobatch_pid" ;;
     haproxy) echo "--direct --through 127.0.0.1:20317 --sink-port 20318 --server-pid $haproxy_pid" ;;
   esac
 }
 
 echo "flat out: 1 pair × 1 GiB and 64 pairs × 64 MiB each way, $rounds rounds"
 for r in $(seq 1 "$rounds"); do
-  for t in direct splice ring copy haproxy; do
+  for t in direct splice nobatch ring copy haproxy; do
     # shellcheck disable=SC2046
     run "flat-1-$t-$r" $(target_args $t) --pairs 1 --bytes 1G --timeout 120s
     # shellcheck disable=SC2046
@@ -100,7 +107,7 @@ done
 
 for n in $paced; do
   echo "paced: $n pairs at 180K A→B for ${paced_seconds}s"
-  for t in splice ring copy haproxy; do
+  for t in splice nobatch ring copy haproxy; do
     # shellcheck disable=SC2046
     run "paced-$n-$t" $(target_args $t) --pairs "$n" --rate 180K --direction a-to-b --duration "${paced_seconds}s" --timeout 300s &
     rp=$!
@@ -108,11 +115,11 @@ for n in $paced; do
     # sampled while the run goes on.
     peak=0 threads=0 buffers=0
     while kill -0 $rp 2>/dev/null; do
-      case $t in splice) pid=$splice_pid ;; ring) pid=$ring_pid ;; copy) pid=$copy_pid ;; *) pid=$haproxy_pid ;; esac
+      case $t in splice) pid=$splice_pid ;; nobatch) pid=$nobatch_pid ;; ring) pid=$ring_pid ;; copy) pid=$copy_pid ;; *) pid=$haproxy_pid ;; esac
       nt=$(ls /proc/$pid/task 2>/dev/null | wc -l)
       [ "$nt" -gt "$threads" ] && threads=$nt
       if [ "$t" != haproxy ]; then
-        case $t in splice) port=20122 ;; ring) port=20422 ;; *) port=20222 ;; esac
+        case $t in splice) port=20122 ;; nobatch) port=20522 ;; ring) port=20422 ;; *) port=20222 ;; esac
         m=$(curl -s "http://127.0.0.1:$port/metrics" 2>/dev/null)
         v=$(echo "$m" | awk '/^ringdesk_hbbr_pipes_in_use/ {s+=$2} END {print s+0}')
         [ "${v%.*}" -gt "$peak" ] && peak=${v%.*}
@@ -148,7 +155,7 @@ print("\n| load | target | throughput (median) | × direct | relay CPU-s/GB (med
 print("|---|---|---|---|---|")
 for load_ in ("flat-1", "flat-64"):
     d = [tput(load(f"{load_}-direct-{i}")) for i in range(1, rounds + 1)]
-    for t in ("direct", "splice", "ring", "copy", "haproxy"):
+    for t in ("direct", "splice", "nobatch", "ring", "copy", "haproxy"):
         rs = [load(f"{load_}-{t}-{i}") for i in range(1, rounds + 1)]
         tp = [tput(r) for r in rs if tput(r)]
         ratios = [tput(r) / dd for r, dd in zip(rs, d) if tput(r) and dd]
@@ -158,7 +165,7 @@ for load_ in ("flat-1", "flat-64"):
 print("\n| paced pairs | target | achieved per pair | relay CPU-s/GB | relay CPU-s per pair-hour | peak RSS | per pair | pipes in use (peak) | copy buffers in use (peak) | threads (peak) | ok |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for n in paced:
-    for t in ("splice", "ring", "copy", "haproxy"):
+    for t in ("splice", "nobatch", "ring", "copy", "haproxy"):
         r = load(f"paced-{n}-{t}")
         if not r: print(f"| {n} | {t} | failed |"); continue
         s = r.get("server_usage") or {}
@@ -174,7 +181,7 @@ for n in paced:
               + (f"{s['cpu_seconds_per_gb']:.3f}" if s.get("cpu_seconds_per_gb") else "–") + " | "
               + (f"{per_pair_hour:.2f}" if per_pair_hour else "–") + " | "
               + (f"{s['peak_rss_kib']/1024:.0f} MiB | {s['peak_rss_kib']/int(n):.1f} KiB" if s.get("peak_rss_kib") else "– | –")
-              + f" | {pipes if t != 'haproxy' else '–'} | {buffers if t in ('splice', 'ring') else '–'} | {threads} | {r.get('pairs_completed')}/{n} |")
+              + f" | {pipes if t != 'haproxy' else '–'} | {buffers if t in ('splice', 'nobatch', 'ring') else '–'} | {threads} | {r.get('pairs_completed')}/{n} |")
 print("\n| pairing | pairs/s | p50 | p99 |")
 print("|---|---|---|---|")
 for t in ("splice", "haproxy"):

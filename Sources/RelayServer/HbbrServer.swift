@@ -67,6 +67,7 @@ public final class HbbrServer {
         var configuration = WorkerConfiguration()
         configuration.count = options.workers
         configuration.tickNanos = RelayTimings.tickNanos
+        BatchedWaits.apply(micros: options.batchWaitMicros, to: &configuration)
         let workerCount: Int
         do {
             workerCount = try WorkerGroup<RelayWorker>.workerCount(configuration)

@@ -66,15 +66,7 @@ public final class HbbsServer {
         let console = RendezvousConsole(core: core, resolves: RendezvousWorker.resolves)
         var configuration = WorkerConfiguration()
         configuration.count = options.workers
-        if options.batchWaitMicros > 0 {
-            if Ring.kernelSupportsMinWait() {
-                configuration.waitBatch = HbbsLimits.waitBatch
-                configuration.waitBatchMicros = UInt32(options.batchWaitMicros)
-                Log.info("Wake-up batching: up to \(HbbsLimits.waitBatch) completions within \(options.batchWaitMicros) µs (--batch-wait)")
-            } else {
-                Log.warn("--batch-wait \(options.batchWaitMicros) has no effect: this kernel lacks IORING_FEAT_MIN_TIMEOUT (6.12+); workers wake per completion")
-            }
-        }
+        BatchedWaits.apply(micros: options.batchWaitMicros, to: &configuration)
         let workerCount: Int
         do {
             workerCount = try WorkerGroup<RendezvousWorker>.workerCount(configuration)

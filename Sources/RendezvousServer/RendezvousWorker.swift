@@ -39,9 +39,6 @@ public enum PeerAnswer: Sendable {
 
 /// Limits of one hbbs worker (named so docs and tests refer to one place).
 public enum HbbsLimits {
-    /// Completions a busy worker gathers per wake-up (within `--batch-wait`); reaching it ends
-    /// the wait early. A RegisterPeer is two (the datagram, the reply's send).
-    public static let waitBatch = 32
     /// TCP/WebSocket connections per worker; past it new connections are closed and counted.
     public static let maxConnectionsPerWorker = 16_384
     /// Each message on P, P-1, P+2 must complete within this (§6).

@@ -216,8 +216,7 @@ public struct HbbsOptions: ServerOptions, Equatable {
             registerPkPerIPLimit: try settings.count("REGISTER-PK-IP-RATE", default: defaultRegisterPkPerIPLimit),
             registerPkNewIDsPerIPPerDay: try settings.count("REGISTER-PK-IP-NEW-IDS", default: defaultRegisterPkNewIDsPerIPPerDay),
             workers: try settings.workers(),
-            batchWaitMicros: try settings.integer("BATCH-WAIT", default: defaultBatchWaitMicros, in: 0...maxBatchWaitMicros,
-                                                  expected: "microseconds from 0 (off) to \(maxBatchWaitMicros)"),
+            batchWaitMicros: try settings.batchWait(default: defaultBatchWaitMicros),
             metricsAddress: try settings.metricsAddress(),
             logFilter: settings.inheritedEnvironment["RUST_LOG"] ?? "info",
             notices: notices)

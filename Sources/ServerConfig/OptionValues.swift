@@ -148,6 +148,13 @@ extension Settings {
         return n
     }
 
+    /// `--batch-wait`/`BATCH_WAIT` (both servers): microseconds, 0 (off) to
+    /// `HbbsOptions.maxBatchWaitMicros`.
+    func batchWait(default defaultValue: Int) throws(ConfigError) -> Int {
+        try integer("BATCH-WAIT", default: defaultValue, in: 0...HbbsOptions.maxBatchWaitMicros,
+                    expected: "microseconds from 0 (off) to \(HbbsOptions.maxBatchWaitMicros)")
+    }
+
     /// An upstream setting whose unusable value silently means the default there: here the default
     /// too, with a line in `notices` so the operator learns about it.
     func lenient<T>(_ name: String, default value: T, notices: inout [String], _ parse: (String) -> T?) -> T {

@@ -242,7 +242,16 @@ struct HbbrOptionsTests {
         #expect(o.workers == nil)
         #expect(o.metricsAddress == nil)
         #expect(o.drainSeconds == HbbrOptions.defaultDrainSeconds)
+        #expect(o.batchWaitMicros == 200)
         #expect(o.notices.isEmpty)
+    }
+
+    @Test func hbbrBatchWaitIsStrictlyChecked() throws {
+        #expect(try HbbrOptions.resolve(settings(flags: [("batch-wait", "0")]), portFlag: nil).batchWaitMicros == 0)
+        #expect(try HbbrOptions.resolve(settings(dotEnv: [("BATCH_WAIT", "1000")]), portFlag: nil).batchWaitMicros == 1000)
+        for bad in ["-5", "10001", "1ms"] {
+            #expect(throws: ConfigError.self, "\(bad)") { try HbbrOptions.resolve(settings(environment: ["BATCH_WAIT": bad]), portFlag: nil) }
+        }
     }
 
     @Test func drainTimeFromFlagDotEnvOrEnvironmentIsStrictlyChecked() throws {
