@@ -6,6 +6,15 @@ import Synchronization
 ///
 /// Lookups of IDs not in memory never touch the database here; the server asks `PeerStore` on its
 /// own thread and inserts the loaded record with `insertIfAbsent`.
+/// FNV-1a over an ID's UTF-8 bytes: how the sharded tables pick a shard (stable across runs,
+/// unlike `Hasher`; no allocation).
+@usableFromInline
+func idHash(_ id: String) -> UInt32 {
+    var h: UInt32 = 2_166_136_261
+    for b in id.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
+    return h
+}
+
 public final class PeerRegistry: Sendable {
     /// Number of shards: a power of two comfortably above the worker count, so two workers
     /// rarely meet on one lock.
@@ -22,12 +31,7 @@ public final class PeerRegistry: Sendable {
     }
 
     @usableFromInline
-    func shardIndex(_ id: String) -> Int {
-        // FNV-1a over the UTF-8 bytes: stable across runs (unlike Hasher), no allocation.
-        var h: UInt32 = 2_166_136_261
-        for b in id.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
-        return Int(h & UInt32(Self.shardCount - 1))
-    }
+    func shardIndex(_ id: String) -> Int { Int(idHash(id) & UInt32(Self.shardCount - 1)) }
 
     /// Runs `body` with exclusive access to the record for `id` (nil if absent). Setting it to nil
     /// removes it; setting a value inserts or updates.

@@ -29,11 +29,7 @@ public final class SignedPeerKeyCache: Sendable {
 
     public init() {}
 
-    func shard(_ id: String) -> Shard {
-        var h: UInt32 = 2_166_136_261
-        for b in id.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
-        return shards[Int(h % UInt32(Self.shardCount))]
-    }
+    func shard(_ id: String) -> Shard { shards[Int(idHash(id) % UInt32(Self.shardCount))] }
 
     /// The blob for (`id`, `pk`): from the cache, or made by `sign` (outside the lock) and kept.
     public func signed(id: String, pk: [UInt8], sign: () -> [UInt8]) -> [UInt8] {

@@ -195,10 +195,10 @@ public struct Ring: ~Copyable {
     /// `minimum` 1 or no minimum wait, this is `submitAndWait(minimum: 1, timeoutNanos:)`.
     /// The corresponding C function is `io_uring_submit_and_wait_min_timeout` (liburing 2.8).
     public mutating func submitAndWait(minimum: Int, minWaitMicros: UInt32, timeoutNanos: Int64 = 1_000_000_000) throws(Errno) {
+        guard supportsMinWait, minimum > 1, minWaitMicros > 0 else { return try submitAndWait(minimum: 1, timeoutNanos: timeoutNanos) }
         // The kernel needs an overall timeout longer than the minimum wait, or it ends the wait
         // empty once the minimum wait is over.
         let timeout = max(timeoutNanos, Int64(minWaitMicros) * 1_000 + 1_000_000)
-        guard supportsMinWait, minimum > 1, minWaitMicros > 0 else { return try submitAndWait(minimum: 1, timeoutNanos: timeoutNanos) }
         let handle = ring
         try waiting { CURing_submit_and_wait_min(handle, UInt32(minimum), minWaitMicros, timeout) }
     }

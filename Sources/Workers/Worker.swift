@@ -79,7 +79,8 @@ public struct WorkerConfiguration: Sendable {
     /// Wake-up batching: each wait holds out for `waitBatch` completions, at most
     /// `waitBatchMicros` µs, then settles for one (`Ring.submitAndWait(minimum:minWaitMicros:)`;
     /// kernel 6.12+, otherwise ignored). A loaded worker handles several completions per wake-up
-    /// instead of one; an idle one answers at most `waitBatchMicros` later. 1 = off.
+    /// instead of one, each up to `waitBatchMicros` later; an idle one still wakes for its first
+    /// event at once. 1 = off.
     public var waitBatch = 1
     public var waitBatchMicros: UInt32 = 0
     public init() {}
