@@ -193,6 +193,8 @@ private struct Half {
     var sendStopped: UInt64 = 0
     var closed = false
     var failure: String?
+    /// In `again`: its last pump stopped at the per-call cap with the socket still writable.
+    var queued = false
 }
 
 /// Raises RLIMIT_NOFILE to its hard limit and checks that `needed` descriptors fit.
@@ -346,6 +348,10 @@ public enum RelayLoad {
                 halves[i].sendStopped = now
             }
         }
+        // Halves whose pump stopped at its per-call cap while the socket could take more. Events are
+        // edge-triggered, so no EPOLLOUT would come for them: they go on after this round of
+        // events (before, they waited for the next timer tick, up to 100 ms of idle sender).
+        var again: [Int] = []
         /// Sends what half `i` may send now: the preamble before pairing, then up to its pace.
         func pump(_ i: Int, _ now: UInt64, tick: Bool) {
             guard halves[i].sends, !halves[i].sendDone, halves[i].writable, !halves[i].closed, halves[i].failure == nil else { return }
@@ -376,6 +382,10 @@ public enum RelayLoad {
                 moved += r
             }
             if halves[i].sent == cap { stopSending(i, now) }
+            else if halves[i].writable && halves[i].sent < limit && !halves[i].queued {
+                halves[i].queued = true
+                again.append(i)
+            }
         }
         func isComplete(_ i: Int) -> Bool {
             let h = halves[i], p = halves[i ^ 1]
@@ -438,7 +448,7 @@ public enum RelayLoad {
         while closedHalves < 2 * n || opened < n {
             let now = monotonicNanos()
             if now >= deadline { report.timedOut = true; break }
-            let count = epoll_wait(epfd, &events, Int32(events.count), 200)
+            let count = epoll_wait(epfd, &events, Int32(events.count), again.isEmpty ? 200 : 0)
             if count < 0 && errno != EINTR { throw HarnessError("epoll_wait: \(errnoText())") }
             for e in events.prefix(Int(max(0, count))) {
                 if e.data.u64 == UInt64.max {
@@ -483,6 +493,17 @@ public enum RelayLoad {
                 }
                 closeIfDone(i)
                 closeIfDone(i ^ 1)
+            }
+            if !again.isEmpty {
+                let list = again
+                again.removeAll(keepingCapacity: true)
+                let now = monotonicNanos()
+                for i in list {
+                    halves[i].queued = false
+                    guard !halves[i].closed else { continue }
+                    pump(i, now, tick: false)
+                    closeIfDone(i)
+                }
             }
         }
         let end = max(lastByte, t0 + 1)

@@ -166,6 +166,9 @@ public final class HbbrCounters: Sendable {
         case crossWorkerPairs
         /// Bytes read from one half for the other, by how they moved.
         case bytesSpliced, bytesCopied, bytesFramed
+        /// A session stopped reading until a later tick, by the limiter that had no allowance
+        /// left: its own (SINGLE_BANDWIDTH or LIMIT_SPEED) or the shared TOTAL_BANDWIDTH.
+        case pausedBySession, pausedByTotal
     }
 
     /// Per-worker levels, set by the worker at each tick (100 ms).

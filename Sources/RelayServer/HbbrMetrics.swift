@@ -45,6 +45,7 @@ final class HbbrMetrics: @unchecked Sendable {
 
     static func describe(_ e: HbbrCounters.Event) -> (name: String, help: String, labels: [(String, String)]) {
         let bytes = "Bytes read from one half and relayed to the other, by how they moved"
+        let pauses = "Sessions paused until the next 100 ms slice because a bandwidth limit had no allowance left, by limit (session: SINGLE_BANDWIDTH or LIMIT_SPEED; total: TOTAL_BANDWIDTH)"
         switch e {
         case .sessionsStarted: return ("pairs_started_total", "Sessions started (two halves paired)", [])
         case .sessionsEnded: return ("pairs_completed_total", "Sessions ended and released", [])
@@ -52,6 +53,8 @@ final class HbbrMetrics: @unchecked Sendable {
         case .bytesSpliced: return ("relayed_bytes_total", bytes, [("mode", "splice")])
         case .bytesCopied: return ("relayed_bytes_total", bytes, [("mode", "copy")])
         case .bytesFramed: return ("relayed_bytes_total", bytes, [("mode", "framed")])
+        case .pausedBySession: return ("limiter_pauses_total", pauses, [("limit", "session")])
+        case .pausedByTotal: return ("limiter_pauses_total", pauses, [("limit", "total")])
         }
     }
 

@@ -173,7 +173,7 @@ public final class RelayWorker: WorkerHandler {
             acceptBackoff[i] = false
             try? armAccept(i, &context)
         }
-        refillTotalCredit(now)
+        topUpTotalCredit(now)
         let checkIdle = now >= lastIdleCheck + shared.timings.idleCheckNanos
         if checkIdle {
             lastIdleCheck = now
@@ -526,6 +526,7 @@ public final class RelayWorker: WorkerHandler {
         counters.count(.sessionsStarted)
         countHandedOver(a, b, framed: a.webSocket || b.webSocket)
         Log.debug("relay session \(a.address) <-> \(b.address) (\(a.webSocket || b.webSocket ? "framed" : pool == nil ? "copy" : "splice"))")
+        topUpTotalCredit(now)
         session.setMaxChunk(max(HbbrLimits.minimumChunk, min(session.bucket.available(now: now), max(0, totalCredit))))
         react(session.start(ring: &context.ring), h, &context)
     }
@@ -570,7 +571,6 @@ public final class RelayWorker: WorkerHandler {
         session.accounting.record(bytes: delta)
         session.bucket.consume(delta, now: now)
         totalCredit -= delta
-        if totalCredit <= 0 { totalCredit += shared.runtime.total.grant(HbbrLimits.totalCreditChunk - totalCredit, now: now) }
         applyLimits(session, h, now: now, &context)
     }
 
@@ -578,10 +578,19 @@ public final class RelayWorker: WorkerHandler {
     /// finds allowance again. Splice lengths are capped, nothing is copied (§8.4 limiters).
     func applyLimits(_ session: RelaySession, _ h: SlotTable<RelaySession>.Handle, now: UInt64, _ context: inout WorkerContext<HbbrMail>) {
         guard !session.closing else { return }
-        let allowed = min(session.bucket.available(now: now), max(0, totalCredit))
+        // The worker's share of TOTAL_BANDWIDTH is topped up before it can stop a session: a
+        // remainder below one chunk (left by a read of nearly the whole credit) used to pause
+        // the session until the next tick while the shared limiter had plenty, stalling a bulk
+        // pair for up to 100 ms several times a second.
+        topUpTotalCredit(now)
+        let own = session.bucket.available(now: now)
+        let allowed = min(own, max(0, totalCredit))
         var event = PumpEvent.none
         if allowed < HbbrLimits.minimumChunk {
-            if !session.throttled { event = session.pause(ring: &context.ring) }
+            if !session.throttled {
+                counters.count(own < HbbrLimits.minimumChunk ? .pausedBySession : .pausedByTotal)
+                event = session.pause(ring: &context.ring)
+            }
         } else {
             session.setMaxChunk(allowed)
             if session.throttled { event = session.resume(ring: &context.ring) }
@@ -592,7 +601,7 @@ public final class RelayWorker: WorkerHandler {
     /// Takes TOTAL_BANDWIDTH allowance only when this worker's sessions need it: a worker must not
     /// hoard the shared allowance (an idle worker topping itself up every tick took half of a low
     /// total away from a busy one).
-    func refillTotalCredit(_ now: UInt64) {
+    func topUpTotalCredit(_ now: UInt64) {
         guard sessions.count > 0, totalCredit < HbbrLimits.minimumChunk else { return }
         totalCredit += shared.runtime.total.grant(HbbrLimits.totalCreditChunk - totalCredit, now: now)
     }

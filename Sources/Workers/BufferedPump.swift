@@ -24,10 +24,18 @@ public final class BufferedPump: Pump {
     ///   - bufferSize: bytes per direction (each recv reads at most this).
     ///   - pendingAToB, pendingBToA: bytes already read from `a` (resp. `b`) into user space; sent
     ///     to the other side before anything else.
+    ///   - inline: after a recv completion, send(2) the chunk on the owner's thread and, while the
+    ///     reads fill the buffer and the destination takes everything, recv(2) and send again at
+    ///     once (up to `burst.maximumBytes` and the direction's `maxChunk` per completion) before
+    ///     the next recv goes to the ring. A full destination still waits in the ring (a ring
+    ///     send). false: every recv and send goes through the ring (one completion each).
+    ///   - burst: with `inline`, how far a direction copies on after one completion.
     public init(a: Int32, b: Int32, tag: UserData, bufferSize: Int = 64 << 10,
-                pendingAToB: [UInt8] = [], pendingBToA: [UInt8] = []) {
+                pendingAToB: [UInt8] = [], pendingBToA: [UInt8] = [], inline: Bool = true, burst: InlineBurst = .init()) {
         super.init(a: a, b: b, tag: tag, pool: nil, copyBuffers: nil, bufferSize: bufferSize, maxChunk: bufferSize,
                    pendingAToB: pendingAToB, pendingBToA: pendingBToA)
+        copiesInline = inline
+        inlineBurst = burst
     }
 }
 
@@ -110,6 +118,40 @@ extension Pump {
     @inline(__always)
     func unsentBytes(_ d: Int) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: lanes[d].buffer![lanes[d].bufferStart..<lanes[d].bufferEnd])
+    }
+
+    /// `BufferedPump(inline: true)`, when a recv completion left bytes in the buffer: send them
+    /// now with send(2), and while each read filled its request and the destination took all of
+    /// it, recv(2) the next chunk and send it too, booked exactly as completions would be. Ends
+    /// with a ring send when the destination is full (it waits for room, holding the rest), or
+    /// with `step` (a ring recv, which waits for data) when the source has nothing more, the
+    /// read was short, or the burst's allowance (`InlineBurst.maximumBytes`, the direction's
+    /// `maxChunk`: a limited direction reads no more per completion than with one recv) is
+    /// spent. Each ring round trip may wait for the worker's batched wake-up; this keeps one
+    /// busy direction from paying one per 64 KiB, while small reads (paced sessions) still
+    /// make one recv and one send per completion.
+    func copyInlineBurst(_ d: Int, _ ring: inout Ring) throws(Errno) {
+        var allowance = min(lanes[d].maxChunk, inlineBurst.maximumBytes) - max(0, Int(lanes[d].lastRead))
+        while true {
+            while lanes[d].bufferEnd > lanes[d].bufferStart {
+                let sent = Socket.sendNow(lanes[d].destination, from: unsentBytes(d))
+                if sent == -EAGAIN {
+                    try submitSend(d, &ring)
+                    return
+                }
+                if sent == -EINTR { continue }
+                if let failure = record(sent, stage: .send, lane: d) { fail(failure, d); return }
+            }
+            guard lanes[d].lastRead > 0, lanes[d].lastRead == lanes[d].lastRequested, allowance > 0,
+                  !lanes[d].sawEndOfStream, !lanes[d].paused, end == nil else { break }
+            let target = receiveTarget(d)
+            let got = Socket.receiveNow(lanes[d].source, into: UnsafeMutableRawBufferPointer(rebasing: target[..<min(target.count, allowance)]), peek: false)
+            lanes[d].lastRequested = Int32(min(target.count, allowance))
+            if got == -EAGAIN || got == -EINTR { lanes[d].lastRead = 0; break }
+            if let failure = record(got, stage: .receive, lane: d) { fail(failure, d); return }
+            allowance -= Int(max(0, got))
+        }
+        try step(d, &ring)
     }
 
     /// send of the buffered bytes not yet sent (io_uring waits for room; a short send loops).

@@ -139,8 +139,12 @@ public class Pump {
     /// the two splices to the ring (which always runs them on io-wq threads). A destination
     /// that is full still waits in the ring (POLLOUT linked to a ring splice).
     var splicesInline = false
-    /// With `splicesInline`: how far a direction splices on after one POLLIN.
+    /// With `splicesInline`: how far a direction splices on after one POLLIN; with
+    /// `copiesInline`, how far it copies on after one recv completion.
     var inlineBurst = InlineBurst()
+    /// Copy path (`BufferedPump`): send a received chunk with send(2) on the owner's thread and
+    /// go on with recv(2) while the sender is busy (`copyInlineBurst`).
+    var copiesInline = false
     var end: PumpEnd?
     var endReported = false
     var started = false
@@ -400,7 +404,11 @@ public class Pump {
         // 2. Copied bytes not yet sent (a short send); once all are sent, a pooled buffer goes
         // back (nothing in flight points at it: `step` runs only with nothing in flight).
         if lanes[d].bufferEnd > lanes[d].bufferStart {
-            try submitSend(d, &ring)
+            if copiesInline {
+                try copyInlineBurst(d, &ring)
+            } else {
+                try submitSend(d, &ring)
+            }
             return
         }
         if copyBuffers != nil && lanes[d].buffer != nil { releaseBuffer(d) }

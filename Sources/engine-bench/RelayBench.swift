@@ -224,7 +224,11 @@ final class BenchRelayHandler: WorkerHandler {
             pump = SplicePump(a: a.fd, b: b.fd, tag: tag, pool: pool!, copyBuffers: copyBuffers!, pendingAToB: pendingA,
                               pendingBToA: pendingB)
         case .buffered, .direct:
-            pump = BufferedPump(a: a.fd, b: b.fd, tag: tag, bufferSize: options.bufferSize, pendingAToB: pendingA, pendingBToA: pendingB)
+            // Through the ring only, like the splice mode above: this bench measures the engine's
+            // ring-driven pumps (docs/PERFORMANCE.md, "Engine and servers"); hbbr's inline paths
+            // are measured through hbbr (Benchmarks/scripts/hbbr-bench.sh).
+            pump = BufferedPump(a: a.fd, b: b.fd, tag: tag, bufferSize: options.bufferSize, pendingAToB: pendingA,
+                                pendingBToA: pendingB, inline: false)
         }
         slot.pump = pump
         react(pump.start(ring: &context.ring), h, &context)

@@ -48,9 +48,10 @@ struct MetricsTests {
 
     /// Starts `binary` with `--metrics 127.0.0.1:<P+1>` (free, unused by either server) and waits
     /// for /health; returns the server and the metrics port.
-    static func start(_ binary: String, _ extra: [String]) throws -> (ServerProcess, UInt16) {
+    static func start(_ binary: String, _ extra: [String], environment: [String: String] = [:]) throws -> (ServerProcess, UInt16) {
         let p = ServerProcess.freePortBase()
-        let server = try ServerProcess(binary, arguments: ["--admin-console", "off"] + extra + ["--metrics", "127.0.0.1:\(p + 1)"], port: p)
+        let server = try ServerProcess(binary, arguments: ["--admin-console", "off"] + extra + ["--metrics", "127.0.0.1:\(p + 1)"],
+                                       environment: environment, port: p)
         try waitForHealth(server, port: p + 1)
         return (server, p + 1)
     }
@@ -302,6 +303,33 @@ struct MetricsTests {
             #expect(after["ringdesk_hbbr_pipes_in_use{worker=\"\(w)\"}"] == 0)
         }
         Self.expectStopping(server, port: metricsPort)
+    }
+
+    /// A session is paused only when a limiter has no allowance left, and the pause is counted
+    /// under that limiter. With both limits far above what loopback can move, a bulk pair is never
+    /// paused: until 2026-11-25 a worker's share of TOTAL_BANDWIDTH left below one chunk by a
+    /// large read paused the session until the next 100 ms tick (several times a second).
+    @Test(arguments: [
+        (["SINGLE_BANDWIDTH": "1000000", "TOTAL_BANDWIDTH": "1000000"], 0, 0),
+        (["SINGLE_BANDWIDTH": "16", "TOTAL_BANDWIDTH": "1000000"], 1, 0),
+        (["SINGLE_BANDWIDTH": "1000000", "TOTAL_BANDWIDTH": "16"], 0, 1),
+    ])
+    func hbbrCountsLimiterPausesByLimit(environment: [String: String], sessionPauses: Int, totalPauses: Int) throws {
+        let (server, metricsPort) = try Self.start("hbbr", ["--workers", "1"], environment: environment)
+        defer { server.stop() }
+        let hbbr = HbbrTests()
+        let (a, b) = try hbbr.tcpPair(server, uuid: "M-limits")
+        // Unlimited: 64 MiB each way (about 64 reads of the worker's 1 MiB share of the total).
+        // Limited to 16 Mb/s (2 MiB/s for both directions): 4 MiB each way, about 4 s of slices.
+        let bytes = sessionPauses + totalPauses == 0 ? 64 << 20 : 4 << 20
+        let failure = transfer([(a, b)], bytesEachWay: bytes, within: 60)
+        #expect(failure == nil, "\(failure ?? "")")
+        let s = Self.scrape(metricsPort)
+        let session = s["ringdesk_hbbr_limiter_pauses_total{limit=\"session\"}"]
+        let total = s["ringdesk_hbbr_limiter_pauses_total{limit=\"total\"}"]
+        print("hbbr: \(environment): \(Int(session)) session pauses, \(Int(total)) total pauses for \(bytes >> 20) MiB each way")
+        if sessionPauses == 0 { #expect(session == 0) } else { #expect(session >= Double(sessionPauses)) }
+        if totalPauses == 0 { #expect(total == 0) } else { #expect(total >= Double(totalPauses)) }
     }
 
     @Test func hbbrCountsRefusalsByReason() throws {

@@ -38,7 +38,7 @@ extension PumpTests {
             let pump: Pump = mode.splices
                 ? SplicePump(a: a, b: b, tag: tag, pool: pool, copyBuffers: CopyBufferPool(), pendingAToB: pendingA,
                              pendingBToA: pendingB, inline: mode == .spliceInline)
-                : BufferedPump(a: a, b: b, tag: tag, pendingAToB: pendingA, pendingBToA: pendingB)
+                : BufferedPump(a: a, b: b, tag: tag, pendingAToB: pendingA, pendingBToA: pendingB, inline: mode == .buffered)
 
             let count = 8 << 20
             let streamA = PatternStream(seed: 3), streamB = PatternStream(seed: 4)

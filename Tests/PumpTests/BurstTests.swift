@@ -3,7 +3,7 @@ import Testing
 import URing
 @testable import Workers
 
-// MARK: - Inline bursts: a busy direction splices on after its POLLIN, within a bound
+// MARK: - Inline bursts: a busy direction splices (or copies) on after its POLLIN (or recv), within a bound
 
 extension PumpTests {
     @Suite(.timeLimit(.minutes(2)))
@@ -12,12 +12,13 @@ extension PumpTests {
         /// small request/response round trips: every round trip completes, each within a bound
         /// far below what starving it for the whole bulk transfer would take, while the bulk
         /// pair keeps moving bytes.
-        @Test func aSlowPairKeepsMovingWhileABulkPairRuns() throws {
+        @Test(arguments: [PumpMode.spliceInline, .buffered])
+        func aSlowPairKeepsMovingWhileABulkPairRuns(mode: PumpMode) throws {
             let relay = try Relay()
             defer { relay.stop() }
-            let bulk = try ClientPair.open(relay, pairID: 20, mode: .spliceInline)
+            let bulk = try ClientPair.open(relay, pairID: 20, mode: mode)
             defer { bulk.closeBoth() }
-            let slow = try ClientPair.open(relay, pairID: 21, mode: .spliceInline)
+            let slow = try ClientPair.open(relay, pairID: 21, mode: mode)
             defer { slow.closeBoth() }
             for fd in [slow.a, slow.b] {
                 var tv = timeval(tv_sec: 10, tv_usec: 0)
@@ -76,13 +77,14 @@ extension PumpTests {
             // machine adds scheduling delays of tens of milliseconds at worst.
             #expect(worst < 2, "slowest round trip \(worst) s")
             #expect(moved > 0, "the bulk pair kept moving during the round trips")
-            print("inline burst: slowest of 40 round trips \(Int(worst * 1000)) ms beside a bulk pair moving \(moved >> 20) MiB")
+            print("inline burst (\(mode)): slowest of 40 round trips \(Int(worst * 1000)) ms beside a bulk pair moving \(moved >> 20) MiB")
         }
 
-        /// With a chunk cap (a bandwidth limit), a burst reads no more per POLLIN than one read
-        /// would: a limited direction still moves every byte, in order.
-        @Test func aCappedDirectionStillDeliversEverythingInOrder() throws {
-            try withRelayedPair(.spliceInline, id: 22) { relay, pair, id in
+        /// With a chunk cap (a bandwidth limit), a burst reads no more per POLLIN (or recv
+        /// completion) than one read would: a limited direction still moves every byte, in order.
+        @Test(arguments: [PumpMode.spliceInline, .buffered])
+        func aCappedDirectionStillDeliversEverythingInOrder(mode: PumpMode) throws {
+            try withRelayedPair(mode, id: 22) { relay, pair, id in
                 relay.post(.setMaxChunk(id, .aToB, 4096))
                 let payload = randomBytes(8 << 20, seed: 22)
                 let sender = TestThread { try? sendAll(pair.a, payload) }

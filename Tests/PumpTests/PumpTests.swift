@@ -88,7 +88,7 @@ extension PumpTests {
 extension PumpTests {
     @Suite(.timeLimit(.minutes(2)))
     struct Transfers {
-        static let cases: [(PumpMode, Int)] = [(.splice, 1), (.splice, 2), (.spliceInline, 1), (.spliceInline, 2), (.buffered, 1), (.buffered, 2)]
+        static let cases: [(PumpMode, Int)] = [(.splice, 1), (.splice, 2), (.spliceInline, 1), (.spliceInline, 2), (.buffered, 1), (.buffered, 2), (.bufferedRing, 1)]
 
         /// 256 MiB each way through either pump, split over
         /// one pair per worker, both directions at once; SHA-256 equality on both sides, with the

@@ -8,23 +8,27 @@ import URing
 // connections that name the same pair ID and pumps between them. Bytes that arrive behind the
 // header in the same recv become the pump's pending bytes, after a prefix the test configured.
 //
-// Header: "RDPT" | pairID u32 LE | role u8 (0 = a, 1 = b) | mode u8 (0 splice, 1 buffered, 2 inline splice) | 6 × 0
+// Header: "RDPT" | pairID u32 LE | role u8 (0 = a, 1 = b) | mode u8 (0 splice, 1 buffered, 2 inline splice, 3 buffered through the ring only) | 6 × 0
 
 enum PumpMode: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// SplicePump with both splices on the ring (io-wq).
     case splice = 0
+    /// BufferedPump as hbbr uses it: send(2) and the recv bursts on the worker thread.
     case buffered = 1
     /// SplicePump calling splice(2) on the worker thread after each POLLIN.
     case spliceInline = 2
+    /// BufferedPump(inline: false): every recv and send through the ring.
+    case bufferedRing = 3
     var description: String {
         switch self {
         case .splice: return "splice"
         case .buffered: return "buffered"
         case .spliceInline: return "splice-inline"
+        case .bufferedRing: return "buffered-ring"
         }
     }
     /// Moves bytes through pipes.
-    var splices: Bool { self != .buffered }
+    var splices: Bool { self == .splice || self == .spliceInline }
 }
 
 let headerSize = 16
@@ -257,9 +261,9 @@ final class RelayHandler: WorkerHandler {
         case .splice, .spliceInline:
             slot.pump = SplicePump(a: ca.fd, b: cb.fd, tag: tag, pool: pool, copyBuffers: copyBuffers, pendingAToB: pendingA,
                                    pendingBToA: pendingB, inline: ca.mode == .spliceInline)
-        case .buffered:
+        case .buffered, .bufferedRing:
             slot.pump = BufferedPump(a: ca.fd, b: cb.fd, tag: tag, bufferSize: configuration.bufferSize,
-                                     pendingAToB: pendingA, pendingBToA: pendingB)
+                                     pendingAToB: pendingA, pendingBToA: pendingB, inline: ca.mode == .buffered)
         }
         pairByID[pairID] = h
         var report = PairReport(mode: ca.mode, worker: index)
