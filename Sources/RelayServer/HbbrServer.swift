@@ -67,6 +67,7 @@ public final class HbbrServer {
         var configuration = WorkerConfiguration()
         configuration.count = options.workers
         configuration.tickNanos = RelayTimings.tickNanos
+        configuration.pinned = options.pinWorkers
         BatchedWaits.apply(micros: options.batchWaitMicros, to: &configuration)
         let workerCount: Int
         do {
@@ -115,7 +116,7 @@ public final class HbbrServer {
             metrics.start { collector.collect() }
             Log.info("metrics on http://\(metrics.endpoint)/metrics and /health")
         }
-        Log.info("hbbr listening on TCP \(options.port) and \(options.port + 2) (WebSocket) with \(group.count) workers, \(options.relayMode.rawValue) relay mode, \(console), io-wq threads per worker: \(options.ioWorkers > 0 ? String(options.ioWorkers) : "kernel default")")
+        Log.info("hbbr listening on TCP \(options.port) and \(options.port + 2) (WebSocket) with \(group.count) \(options.pinWorkers ? "pinned" : "unpinned") workers, \(options.relayMode.rawValue) relay mode, \(console), io-wq threads per worker: \(options.ioWorkers > 0 ? String(options.ioWorkers) : "kernel default")")
     }
 
     /// Re-reads blacklist.txt and blocklist.txt (SIGHUP), replacing the lists (console changes

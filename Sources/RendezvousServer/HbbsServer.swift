@@ -66,6 +66,7 @@ public final class HbbsServer {
         let console = RendezvousConsole(core: core, resolves: RendezvousWorker.resolves)
         var configuration = WorkerConfiguration()
         configuration.count = options.workers
+        configuration.pinned = options.pinWorkers
         BatchedWaits.apply(micros: options.batchWaitMicros, to: &configuration)
         let workerCount: Int
         do {
@@ -108,7 +109,7 @@ public final class HbbsServer {
             metrics.start { collector.collect(nowMillis: monotonicNanos() / 1_000_000) }
             Log.info("metrics on http://\(metrics.endpoint)/metrics and /health")
         }
-        Log.info("hbbs listening on UDP \(options.port), TCP \(options.port - 1), \(options.port), \(options.port + 2) with \(group.count) workers")
+        Log.info("hbbs listening on UDP \(options.port), TCP \(options.port - 1), \(options.port), \(options.port + 2) with \(group.count) \(options.pinWorkers ? "pinned" : "unpinned") workers")
     }
 
     /// SIGHUP: replaces the relay server list with `configured` (the `-r`/`RELAY_SERVERS` value

@@ -31,6 +31,9 @@ public struct HbbrOptions: ServerOptions, Equatable {
     public var trustedProxies: TrustedProxyList
     /// `--workers`: nil = one per CPU of the affinity mask.
     public var workers: Int?
+    /// `--pin-workers`/`PIN_WORKERS`: each worker thread pinned to one CPU (default), or left to
+    /// the scheduler (`WorkerConfiguration.pinned`).
+    public var pinWorkers: Bool
     /// `--metrics`/`METRICS`: where `/metrics` and `/health` are served; nil = off.
     public var metricsAddress: SocketAddressLiteral?
     /// `--drain-time`/`DRAIN_TIME`: seconds a stop signal lets running sessions finish before
@@ -62,6 +65,8 @@ public struct HbbrOptions: ServerOptions, Equatable {
                    summary: "Peers whose X-Real-IP/X-Forwarded-For is believed; '*' = everyone (upstream)"),
         OptionSpec(long: "workers", valueName: "N", defaultText: "auto (one per CPU)",
                    summary: "Worker threads"),
+        OptionSpec(long: "pin-workers", valueName: "yes|no", defaultText: "yes",
+                   summary: "Pin each worker thread to one CPU; 'no' lets the scheduler move them (CPUs shared with other load)"),
         OptionSpec(long: "metrics", valueName: "IP:PORT", defaultText: "off",
                    summary: "Serve Prometheus /metrics and /health over HTTP at this address"),
         OptionSpec(long: "drain-time", valueName: "SECONDS", defaultText: "\(defaultDrainSeconds)",
@@ -161,6 +166,7 @@ public struct HbbrOptions: ServerOptions, Equatable {
             relayMode: try relayMode(settings),
             trustedProxies: try settings.trustedProxies(),
             workers: try settings.workers(),
+            pinWorkers: try settings.pinWorkers(),
             metricsAddress: try settings.metricsAddress(),
             drainSeconds: try settings.integer("DRAIN-TIME", default: defaultDrainSeconds, in: 0...maxDrainSeconds,
                                                expected: "whole seconds from 0 to \(maxDrainSeconds)"),

@@ -53,6 +53,9 @@ public struct HbbsOptions: ServerOptions, Equatable {
     public var registerPkNewIDsPerIPPerDay: Int
     /// `--workers`: nil = one per CPU of the affinity mask.
     public var workers: Int?
+    /// `--pin-workers`/`PIN_WORKERS`: each worker thread pinned to one CPU (default), or left to
+    /// the scheduler (`WorkerConfiguration.pinned`).
+    public var pinWorkers: Bool
     /// `--batch-wait`/`BATCH_WAIT`: microseconds a busy worker waits to gather completions before
     /// handling them (`WorkerConfiguration.waitBatchMicros`); 0 = off (wake per completion).
     public var batchWaitMicros: Int
@@ -95,6 +98,8 @@ public struct HbbsOptions: ServerOptions, Equatable {
                    summary: "New IDs one IP may register per day; 0 = off"),
         OptionSpec(long: "workers", valueName: "N", defaultText: "auto (one per CPU)",
                    summary: "Worker threads"),
+        OptionSpec(long: "pin-workers", valueName: "yes|no", defaultText: "yes",
+                   summary: "Pin each worker thread to one CPU; 'no' lets the scheduler move them (CPUs shared with other load)"),
         OptionSpec(long: "batch-wait", valueName: "MICROS", defaultText: "\(defaultBatchWaitMicros)",
                    summary: "Under load, gather completions for up to this long per wake-up (0-\(maxBatchWaitMicros); 0 = off)"),
         OptionSpec(long: "metrics", valueName: "IP:PORT", defaultText: "off",
@@ -216,6 +221,7 @@ public struct HbbsOptions: ServerOptions, Equatable {
             registerPkPerIPLimit: try settings.count("REGISTER-PK-IP-RATE", default: defaultRegisterPkPerIPLimit),
             registerPkNewIDsPerIPPerDay: try settings.count("REGISTER-PK-IP-NEW-IDS", default: defaultRegisterPkNewIDsPerIPPerDay),
             workers: try settings.workers(),
+            pinWorkers: try settings.pinWorkers(),
             batchWaitMicros: try settings.batchWait(default: defaultBatchWaitMicros),
             metricsAddress: try settings.metricsAddress(),
             logFilter: settings.inheritedEnvironment["RUST_LOG"] ?? "info",

@@ -123,6 +123,17 @@ extension Settings {
         return n
     }
 
+    /// `--pin-workers`/`PIN_WORKERS` (both servers): `yes` (default) pins each worker thread to one
+    /// CPU of the affinity mask; `no` leaves them to the scheduler.
+    func pinWorkers() throws(ConfigError) -> Bool {
+        guard let (text, origin) = entry("PIN-WORKERS") else { return true }
+        switch text.lowercased() {
+        case "yes", "true", "on", "1": return true
+        case "no", "false", "off", "0": return false
+        default: throw .invalidValue(setting: "PIN_WORKERS", value: text, origin: origin, expected: "'yes' or 'no'")
+        }
+    }
+
     /// `--metrics`/`METRICS`: unset, empty or `off` → nil (no metrics endpoint).
     func metricsAddress() throws(ConfigError) -> SocketAddressLiteral? {
         guard let (text, origin) = entry("METRICS"), !text.isEmpty, text.lowercased() != "off" else { return nil }

@@ -25,6 +25,7 @@ struct HbbsOptionsTests {
         #expect(o.registerPkPerIPLimit == 30)
         #expect(o.registerPkNewIDsPerIPPerDay == 300)
         #expect(o.workers == nil)
+        #expect(o.pinWorkers)
         #expect(o.batchWaitMicros == 250)
         #expect(o.metricsAddress == nil)
         #expect(o.logFilter == "info")
@@ -243,7 +244,20 @@ struct HbbrOptionsTests {
         #expect(o.metricsAddress == nil)
         #expect(o.drainSeconds == HbbrOptions.defaultDrainSeconds)
         #expect(o.batchWaitMicros == 200)
+        #expect(o.pinWorkers)
         #expect(o.notices.isEmpty)
+    }
+
+    @Test func pinWorkersFromFlagDotEnvOrEnvironmentIsStrictlyChecked() throws {
+        #expect(try HbbrOptions.resolve(settings(flags: [("pin-workers", "no")]), portFlag: nil).pinWorkers == false)
+        #expect(try HbbrOptions.resolve(settings(dotEnv: [("PIN_WORKERS", "off")]), portFlag: nil).pinWorkers == false)
+        #expect(try HbbrOptions.resolve(settings(environment: ["PIN_WORKERS": "YES"]), portFlag: nil).pinWorkers == true)
+        #expect(try HbbsOptions.resolve(settings(flags: [("pin-workers", "0")])).pinWorkers == false)
+        #expect(try HbbsOptions.resolve(settings(environment: ["PIN_WORKERS": "true"])).pinWorkers == true)
+        for bad in ["", "maybe", "2", "nope"] {
+            #expect(throws: ConfigError.self, "\(bad)") { try HbbrOptions.resolve(settings(environment: ["PIN_WORKERS": bad]), portFlag: nil) }
+            #expect(throws: ConfigError.self, "\(bad)") { try HbbsOptions.resolve(settings(environment: ["PIN_WORKERS": bad])) }
+        }
     }
 
     @Test func hbbrBatchWaitIsStrictlyChecked() throws {
