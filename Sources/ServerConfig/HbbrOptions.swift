@@ -77,8 +77,8 @@ public struct HbbrOptions: ServerOptions, Equatable {
                    summary: "Under load, gather completions for up to this long per wake-up (0-\(HbbsOptions.maxBatchWaitMicros); 0 = off)"),
     ]
 
-    /// Default of `--batch-wait`: one bulk pair 2-3x faster and 64 bulk pairs ~20 % less CPU per
-    /// GB than waking per completion, paced sessions unchanged (docs/PERFORMANCE.md).
+    /// Default of `--batch-wait`: bulk pairs about a quarter less CPU per GB than waking per
+    /// completion at the same throughput, paced sessions unchanged (docs/PERFORMANCE.md).
     public static let defaultBatchWaitMicros = 200
     /// Default of `--io-workers` (docs/PERFORMANCE.md has the measurement behind it).
     public static let defaultIOWorkers = 8
