@@ -3,7 +3,7 @@ import Testing
 @testable import URing
 
 /// `Ring.submitAndWait(minimum:minWaitMicros:)`: the kernel's bounded wait for a batch
-/// (IORING_FEAT_MIN_TIMEOUT, 6.12+), which hbbs's workers use for `--batch-wait`.
+/// (IORING_FEAT_MIN_TIMEOUT, 6.12+), which both servers' workers use for `--batch-wait`.
 @Suite(.timeLimit(.minutes(1)), .enabled(if: Ring.kernelSupportsMinWait(), "kernel without IORING_FEAT_MIN_TIMEOUT (6.12+)"))
 struct BatchedWaitTests {
     /// Waits once; returns the completions ready afterwards and the milliseconds it took.
